@@ -1,0 +1,171 @@
+# corio - build, test, bench, install.
+#
+#   make                      library (static + shared), tools, tests
+#   make test                 run the cmocka suite (each program under a timeout)
+#   make test SANITIZE=address,undefined
+#                             the same, built with those sanitizers (in build/san-*)
+#   make bench [BENCH=family] [BENCH_SECONDS=n]
+#                             the benchmark suite: table + build/bench/results.json
+#   make examples             build and run docs/examples
+#   make install PREFIX=/usr/local [DESTDIR=...]   / make uninstall
+#
+# Missing Debian packages are installed first when run as root; otherwise
+# the exact apt-get line is printed and the build stops.
+
+VERSION    := 0.1.0
+SOVERSION  := 0
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PCDIR      ?= $(LIBDIR)/pkgconfig
+
+comma := ,
+SANITIZE ?=
+ifeq ($(strip $(SANITIZE)),)
+BUILD    ?= build
+SANFLAGS :=
+else
+BUILD    ?= build/san-$(subst $(comma),-,$(SANITIZE))
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-sanitize-recover=all
+endif
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Werror
+COMMON  := -std=gnu11 -fno-omit-frame-pointer -D_GNU_SOURCE -Iinclude $(SANFLAGS)
+LIBFLAGS = $(CFLAGS) $(WARN) $(COMMON) -Ilib -fvisibility=hidden
+APPFLAGS = $(CFLAGS) $(WARN) $(COMMON)
+LDLIBS_CORE := -luring -lpthread
+
+# Debian packages: what `make` needs, and what only `make bench` wants.
+DEPS_CORE  := gcc make pkg-config liburing-dev libjemalloc-dev libcmocka-dev \
+              systemtap-sdt-dev libboost-context-dev libuv1-dev
+DEPS_BENCH := python3
+
+LIB_SRC  := $(wildcard lib/*.c)
+LIB_ASM  := lib/arch/switch_x86_64.S
+LIB_OBJ  := $(patsubst lib/%.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/arch/switch_x86_64.o
+LIB_PIC  := $(patsubst lib/%.c,$(BUILD)/pic/%.o,$(LIB_SRC)) $(BUILD)/pic/arch/switch_x86_64.o
+LIB_HDR  := include/corio.h $(wildcard lib/*.h) $(wildcard lib/arch/*.h)
+
+STATIC   := $(BUILD)/libcorio.a
+SHARED   := $(BUILD)/libcorio.so.$(VERSION)
+SONAME   := libcorio.so.$(SOVERSION)
+
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+TEST_HDR := $(wildcard tests/*.h)
+
+TOOL_SRC := $(wildcard tools/*.c)
+TOOL_BIN := $(patsubst tools/%.c,$(BUILD)/bin/%,$(TOOL_SRC))
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_HDR := $(wildcard bench/*.h)
+
+EX_SRC   := $(wildcard docs/examples/*.c)
+EX_BIN   := $(patsubst docs/examples/%.c,$(BUILD)/examples/%,$(EX_SRC))
+
+DEPS_STAMP := build/.deps-core
+
+.PHONY: all lib tools tests test bench examples install uninstall clean deps check-exports
+.DEFAULT_GOAL := all
+
+all: lib tools tests
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): tools/deps.sh
+	@mkdir -p $(dir $@)
+	@sh tools/deps.sh $(DEPS_CORE)
+	@touch $@
+
+lib: $(STATIC) $(BUILD)/libcorio.so $(BUILD)/corio.pc
+
+$(BUILD)/obj/%.o: lib/%.c $(LIB_HDR) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBFLAGS) -c $< -o $@
+$(BUILD)/obj/arch/%.o: lib/arch/%.S lib/arch/frame_x86_64.h | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBFLAGS) -c $< -o $@
+$(BUILD)/pic/%.o: lib/%.c $(LIB_HDR) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBFLAGS) -fPIC -c $< -o $@
+$(BUILD)/pic/arch/%.o: lib/arch/%.S lib/arch/frame_x86_64.h | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBFLAGS) -fPIC -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(SHARED): $(LIB_PIC) lib/corio.map
+	$(CC) $(CFLAGS) $(SANFLAGS) -shared -Wl,-soname,$(SONAME) \
+	    -Wl,--version-script=lib/corio.map -Wl,-z,noexecstack -o $@ $(LIB_PIC) $(LDLIBS_CORE)
+$(BUILD)/libcorio.so: $(SHARED)
+	ln -sf libcorio.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf libcorio.so.$(VERSION) $@
+
+$(BUILD)/corio.pc: corio.pc.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+# Tools and benchmarks link the static library and jemalloc. corio-bench
+# also carries the baselines (Boost.Context fcontext, ucontext, libuv, pthreads).
+tools: $(TOOL_BIN)
+$(BUILD)/bin/corio-bench: tools/corio-bench.c $(BENCH_SRC) $(BENCH_HDR) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(APPFLAGS) -Ilib -Ibench -o $@ tools/corio-bench.c $(BENCH_SRC) $(STATIC) \
+	    -lboost_context -luv -ljemalloc $(LDLIBS_CORE) -lm
+$(BUILD)/bin/%: tools/%.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(APPFLAGS) -o $@ $< $(STATIC) -ljemalloc $(LDLIBS_CORE) -lm
+
+tests: $(TEST_BIN) $(BUILD)/tests/run.sh
+$(BUILD)/tests/%: tests/%.c $(TEST_HDR) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(APPFLAGS) -Ilib -Wno-unused-parameter -o $@ $< $(STATIC) -lcmocka $(LDLIBS_CORE)
+$(BUILD)/tests/run.sh: tests/run.sh
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+# Each program runs under a timeout; the runner ends with one summary line.
+TEST_TIMEOUT ?= 120
+test: all
+	@CORIO_BUILD=$(BUILD) CORIO_SHARED=$(BUILD)/libcorio.so TEST_TIMEOUT=$(TEST_TIMEOUT) \
+	    sh $(BUILD)/tests/run.sh $(TEST_BIN)
+
+check-exports: $(BUILD)/libcorio.so
+	@sh tests/exports.sh $(BUILD)/libcorio.so
+
+examples: $(EX_BIN)
+	@for e in $(EX_BIN); do echo "== $$e"; $$e || exit 1; done
+$(BUILD)/examples/%: docs/examples/%.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(APPFLAGS) -o $@ $< $(STATIC) $(LDLIBS_CORE)
+
+BENCH ?= all
+BENCH_SECONDS ?= 1
+bench: all
+	@sh tools/deps.sh --optional $(DEPS_BENCH)
+	@mkdir -p $(BUILD)/bench
+	$(BUILD)/bin/corio-bench $(BENCH) --seconds $(BENCH_SECONDS) \
+	    --json $(BUILD)/bench/results.json --python-dir bench
+
+install: lib
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PCDIR)
+	install -m 644 include/corio.h $(DESTDIR)$(INCLUDEDIR)/corio.h
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libcorio.a
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/libcorio.so.$(VERSION)
+	ln -sf libcorio.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf libcorio.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcorio.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' corio.pc.in \
+	    > $(DESTDIR)$(PCDIR)/corio.pc
+	chmod 644 $(DESTDIR)$(PCDIR)/corio.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/corio.h $(DESTDIR)$(LIBDIR)/libcorio.a \
+	    $(DESTDIR)$(LIBDIR)/libcorio.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	    $(DESTDIR)$(LIBDIR)/libcorio.so $(DESTDIR)$(PCDIR)/corio.pc
+
+clean:
+	rm -rf build

@@ -1,0 +1,154 @@
+/*
+ * ctx.c - building new contexts and switching between tasks.
+ *
+ * The register work is in arch/switch_*.S. This file builds the first frame
+ * of a task so that the switch "returns" into corio__ctx_trampoline, and
+ * wraps every switch with what sanitizers need to know: AddressSanitizer
+ * must be told which stack is live (otherwise it reports false overflows
+ * and mis-tracks fake stacks), ThreadSanitizer which fiber runs.
+ */
+#include <assert.h>
+#include <stdint.h>
+
+#include "internal.h"
+#include "arch/frame_x86_64.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#endif
+#include "probes.h"
+
+static_assert(offsetof(corio__ctx, sp) == 0, "the switch stores sp at offset 0");
+static_assert(offsetof(struct corio_task, ctx) == 0, "a task starts with its context");
+static_assert(CORIO__FRAME_SIZE % 16 == 0, "the frame keeps the stack 16-byte aligned");
+static_assert(CORIO__FRAME_RIP == CORIO__FRAME_SIZE - 8, "the resume address is popped last");
+static_assert(CORIO__FRAME_R15 == CORIO__FRAME_FPU + 8 && CORIO__FRAME_R14 == CORIO__FRAME_R15 + 8 &&
+		      CORIO__FRAME_R13 == CORIO__FRAME_R14 + 8 && CORIO__FRAME_R12 == CORIO__FRAME_R13 + 8 &&
+		      CORIO__FRAME_RBX == CORIO__FRAME_R12 + 8 && CORIO__FRAME_RBP == CORIO__FRAME_RBX + 8 &&
+		      CORIO__FRAME_RIP == CORIO__FRAME_RBP + 8,
+	      "frame slots follow the push order of switch_x86_64.S");
+
+void corio__ctx_make(corio__ctx *c, void *lo, void *hi, void (*entry)(void *), void *arg)
+{
+	uintptr_t top = (uintptr_t)hi & ~(uintptr_t)15;
+	char *f = (char *)(top - CORIO__FRAME_SIZE);
+	uint32_t mxcsr;
+	uint16_t fcw;
+
+	(void)lo;
+	/* A new task starts with the floating-point control state of the
+	 * thread that made it, as a new thread would. */
+	__asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
+	__asm__ volatile("fnstcw %0" : "=m"(fcw));
+	*(uint64_t *)(f + CORIO__FRAME_FPU) = (uint64_t)mxcsr | ((uint64_t)fcw << 32);
+	*(uint64_t *)(f + CORIO__FRAME_R15) = 0;
+	*(uint64_t *)(f + CORIO__FRAME_R14) = 0;
+	*(uint64_t *)(f + CORIO__FRAME_R13) = (uint64_t)(uintptr_t)arg;
+	*(uint64_t *)(f + CORIO__FRAME_R12) = (uint64_t)(uintptr_t)entry;
+	*(uint64_t *)(f + CORIO__FRAME_RBX) = 0;
+	*(uint64_t *)(f + CORIO__FRAME_RBP) = 0;
+	*(uint64_t *)(f + CORIO__FRAME_RIP) = (uint64_t)(uintptr_t)corio__ctx_trampoline;
+	c->sp = f;
+}
+
+/* Releases what a finished task could not release while running on it. */
+static inline void reap_dying(corio__loop *l)
+{
+	if (CORIO__UNLIKELY(l->dying_stack != NULL)) {
+		corio__stack_put(&l->stacks, l->dying_stack);
+		l->dying_stack = NULL;
+#if defined(__SANITIZE_THREAD__)
+		__tsan_destroy_fiber(l->dying_fiber);
+		l->dying_fiber = NULL;
+#endif
+	}
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+static inline void asan_target(corio__loop *l, corio_task *to, const void **bottom, size_t *size)
+{
+	if (to) {
+		*bottom = to->stack->lo;
+		*size = (size_t)(to->stack->hi - to->stack->lo);
+	} else {
+		*bottom = l->asan_main_bottom;
+		*size = l->asan_main_size;
+	}
+}
+#endif
+
+void corio__switch(corio__loop *l, corio_task *from, corio_task *to)
+{
+	corio__ctx *fc = from ? &from->ctx : &l->sched;
+	const corio__ctx *tc = to ? &to->ctx : &l->sched;
+
+	l->current = to;
+	if (to)
+		to->state = CORIO__T_RUNNING;
+	l->st.switches++;
+	CORIO__PROBE2(switch, from ? from->id : 0, to ? to->id : 0);
+#if defined(__SANITIZE_ADDRESS__)
+	void **fake = from ? &from->asan_fake : &l->asan_main_fake;
+	const void *bottom;
+	size_t size;
+	asan_target(l, to, &bottom, &size);
+	__sanitizer_start_switch_fiber(fake, bottom, size);
+#endif
+#if defined(__SANITIZE_THREAD__)
+	__tsan_switch_to_fiber(to ? to->tsan_fiber : l->tsan_main_fiber, 0);
+#endif
+	corio__ctx_switch(fc, tc);
+#if defined(__SANITIZE_ADDRESS__)
+	__sanitizer_finish_switch_fiber(*fake, NULL, NULL);
+#endif
+	reap_dying(l);
+}
+
+_Noreturn void corio__switch_exit(corio__loop *l, corio_task *dead, corio_task *to)
+{
+	corio__ctx scratch;
+	const corio__ctx *tc = to ? &to->ctx : &l->sched;
+
+	/* The stack we are running on is released by whoever runs next. */
+	l->dying_stack = dead->stack;
+	dead->stack = NULL;
+	l->current = to;
+	if (to)
+		to->state = CORIO__T_RUNNING;
+	l->st.switches++;
+	CORIO__PROBE2(switch, dead->id, to ? to->id : 0);
+#if defined(__SANITIZE_THREAD__)
+	l->dying_fiber = dead->tsan_fiber;
+	dead->tsan_fiber = NULL;
+#endif
+	/* `dead` may be freed from here on: it is not touched again. */
+	corio__task_free_if_released(l, dead);
+#if defined(__SANITIZE_ADDRESS__)
+	const void *bottom;
+	size_t size;
+	asan_target(l, to, &bottom, &size);
+	__sanitizer_start_switch_fiber(NULL, bottom, size); /* NULL: this fiber ends */
+#endif
+#if defined(__SANITIZE_THREAD__)
+	__tsan_switch_to_fiber(to ? to->tsan_fiber : l->tsan_main_fiber, 0);
+#endif
+	corio__ctx_switch(&scratch, tc);
+	__builtin_unreachable();
+}
+
+/* First code of every task, called by corio__ctx_trampoline on its stack. */
+void corio__task_entry(void *arg)
+{
+	corio_task *t = arg;
+	corio__loop *l = t->loop;
+
+#if defined(__SANITIZE_ADDRESS__)
+	__sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+	reap_dying(l);
+	t->started = 1;
+	corio__task_finish(l, t, t->fn(t->arg));
+}

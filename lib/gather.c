@@ -1,0 +1,113 @@
+/*
+ * gather.c - corio_gather, asyncio.gather over spawned tasks.
+ *
+ * The gatherer waits on one record; every child points back at it
+ * (t->gather, t->gather_idx) and reports its end through
+ * corio__gather_child_done. Nothing is allocated: the record lives on the
+ * gatherer's stack, and the gatherer never returns while a child still
+ * points at it (children left running are unlinked and detached first).
+ */
+#include <stdio.h>
+
+#include "internal.h"
+
+void corio__gather_child_done(corio__loop *l, corio_task *t)
+{
+	corio__gather *g = t->gather;
+
+	g->remaining--;
+	if (g->results)
+		g->results[t->gather_idx] = t->result;
+	if (!g->all && t->result < 0 && !g->first_err) {
+		g->first_err = t->result;
+		g->settled = true;
+		corio__wake(l, &g->w, 0);
+	} else if (g->remaining == 0) {
+		g->settled = true;
+		corio__wake(l, &g->w, 0);
+	}
+}
+
+static void unlink_prefix(corio_task **ts, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		ts[i]->gather = NULL;
+}
+
+CORIO__API int corio_gather(corio_task **ts, size_t n, int *results, unsigned flags)
+{
+	corio__loop *l = corio__tls_loop;
+	corio_task *self;
+	corio__gather g = { 0 };
+	int r = 0;
+
+	if (!l || !(self = l->current))
+		return -EPERM;
+	if (n == 0)
+		return 0;
+	if (!ts || (flags & ~CORIO_GATHER_ALL))
+		return -EINVAL;
+	/* Validate every handle before taking any: on error nothing is consumed. */
+	for (size_t i = 0; i < n; i++) {
+		corio_task *t = ts[i];
+		int e = corio__task_check(l, t);
+		if (e == 0 && t == self)
+			e = -EDEADLK;
+		else if (e == 0 && t->gather == &g)
+			e = -EINVAL; /* the same handle twice */
+		else if (e == 0 && (t->joiner || t->gather))
+			e = -EBUSY;
+		if (e < 0) {
+			unlink_prefix(ts, i);
+			if (l->debug)
+				fprintf(stderr, "corio: debug: corio_gather: handle %zu is bad\n", i);
+			return e;
+		}
+		t->gather = &g;
+	}
+	g.w.kind = CORIO__W_PLAIN;
+	g.ts = ts;
+	g.n = n;
+	g.results = results;
+	g.flags = flags;
+	g.all = flags & CORIO_GATHER_ALL;
+	for (size_t i = 0; i < n; i++) {
+		corio_task *t = ts[i];
+		t->gather_idx = i;
+		if (t->state == CORIO__T_DONE) {
+			if (results)
+				results[i] = t->result;
+			if (!g.all && t->result < 0 && !g.first_err)
+				g.first_err = t->result;
+		} else {
+			g.remaining++;
+			if (results)
+				results[i] = -EINPROGRESS;
+		}
+	}
+	if (g.remaining && !g.first_err) {
+		if (self->cancelled)
+			r = -ECANCELED;
+		else
+			r = corio__block(l, &g.w, 0);
+		if (!g.settled) {
+			/* Cancelled: cancel the children and wait for all of
+			 * them, shielded, before their records can go away. */
+			g.all = true;
+			for (size_t i = 0; i < n; i++)
+				if (ts[i]->state != CORIO__T_DONE)
+					corio_cancel(ts[i]);
+			if (g.remaining) {
+				g.w.shielded = 1;
+				(void)corio__block(l, &g.w, 0);
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		ts[i]->gather = NULL;
+		corio__task_release(l, ts[i]);
+	}
+	if (r < 0)
+		return r;
+	return g.all ? 0 : g.first_err;
+}

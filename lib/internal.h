@@ -1,0 +1,282 @@
+/*
+ * internal.h - what the library's files share and nobody else sees.
+ *
+ * Names: corio_ is public, corio__ is internal but shared between files,
+ * CORIO_ / CORIO__ are macros. Everything here has hidden visibility; tests
+ * and benchmarks that link the static library may use it.
+ */
+#ifndef CORIO_INTERNAL_H
+#define CORIO_INTERNAL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <liburing.h>
+
+#include "corio.h"
+
+#define CORIO__API   __attribute__((visibility("default")))
+#define CORIO__LIKELY(x)   __builtin_expect(!!(x), 1)
+#define CORIO__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define CORIO__TLS   __thread __attribute__((tls_model("initial-exec")))
+
+/* --------------------------------------------------------------------------
+ * Contexts (ctx.c, arch/switch_*.S)
+ * ------------------------------------------------------------------------ */
+
+typedef struct corio__ctx {
+	void *sp; /* saved stack pointer; the frame below it is in arch/frame_*.h */
+} corio__ctx;
+
+void corio__ctx_switch(corio__ctx *from, const corio__ctx *to);
+void corio__ctx_trampoline(void);
+/* Builds the first frame of a context on [lo, hi) that will call entry(arg). */
+void corio__ctx_make(corio__ctx *c, void *lo, void *hi, void (*entry)(void *), void *arg);
+
+/* --------------------------------------------------------------------------
+ * Stacks (stack.c)
+ *
+ * Every stack is [lo, hi) with a guard page just below lo. Stacks of the
+ * loop's default size come from slabs (one mapping holds several stacks, so
+ * a million stacks do not need a million mappings) and are pooled; other
+ * sizes get a mapping of their own.
+ * ------------------------------------------------------------------------ */
+
+struct corio__slab;
+
+typedef struct corio__stack {
+	char                *lo, *hi;     /* usable range */
+	struct corio__slab  *slab;        /* NULL: a mapping of its own */
+	struct corio__stack *next_free;   /* pool link */
+	struct corio__stack *prev_free;
+	unsigned             vg_id;       /* valgrind stack id */
+} corio__stack;
+
+typedef struct corio__stack_pool {
+	size_t               size;        /* default usable size, page multiple */
+	size_t               page;
+	corio__stack        *free;        /* LIFO: the warmest stack first */
+	size_t               nfree;
+	size_t               nmapped;     /* stacks mapped, pooled or in use */
+	struct corio__slab  *slabs;       /* every slab, for teardown */
+	int                  guard_kind;  /* 1 MADV_GUARD_INSTALL, 2 mprotect */
+} corio__stack_pool;
+
+int           corio__stack_pool_init(corio__stack_pool *p, size_t size);
+void          corio__stack_pool_fini(corio__stack_pool *p);
+corio__stack *corio__stack_get(corio__stack_pool *p, size_t size);
+void          corio__stack_put(corio__stack_pool *p, corio__stack *s);
+/* Installs the SIGSEGV handler that names overflowing tasks, and an
+ * alternate signal stack for this thread. Idempotent. */
+int           corio__overflow_handler_install(void);
+/* 0 not yet known, 1 MADV_GUARD_INSTALL, 2 mprotect. */
+int           corio__stack_guard_kind(void);
+void          corio__overflow_handler_thread_fini(void);
+
+/* --------------------------------------------------------------------------
+ * Timers (timer.c): a 4-ary min-heap of deadlines, O(log n) insert/remove.
+ * ------------------------------------------------------------------------ */
+
+typedef struct corio__timer {
+	uint64_t deadline; /* CLOCK_MONOTONIC ns */
+	uint32_t idx;      /* position in the heap; CORIO__TIMER_IDLE when not armed */
+} corio__timer;
+
+#define CORIO__TIMER_IDLE UINT32_MAX
+
+typedef struct corio__heap_ent {
+	uint64_t      deadline; /* copied here so sifting never touches the timer */
+	corio__timer *t;
+} corio__heap_ent;
+
+typedef struct corio__heap {
+	corio__heap_ent *v;
+	uint32_t         n, cap;
+} corio__heap;
+
+int           corio__heap_push(corio__heap *h, corio__timer *t);
+void          corio__heap_remove(corio__heap *h, corio__timer *t);
+corio__timer *corio__heap_pop_due(corio__heap *h, uint64_t now);
+static inline uint64_t corio__heap_next(const corio__heap *h)
+{
+	return h->n ? h->v[0].deadline : UINT64_MAX;
+}
+void corio__heap_free(corio__heap *h);
+
+/* --------------------------------------------------------------------------
+ * Wait records
+ *
+ * A task that suspends keeps one of these on its own stack and points
+ * t->wait at it. Whoever ends the wait (a completion, a timer, a task
+ * ending, a cancel) calls corio__wake with the result. A wait of kind OP is
+ * an io_uring operation in flight: its address is the SQE's user_data, and
+ * it ends only when that operation's own CQE arrives.
+ * ------------------------------------------------------------------------ */
+
+enum corio__wait_kind {
+	CORIO__W_PLAIN = 0, /* woken by another task or a timer */
+	CORIO__W_OP    = 1, /* an io_uring op; ends only with its CQE */
+};
+
+typedef struct corio__wait corio__wait;
+struct corio__wait {
+	corio_task   *task;
+	uint8_t       kind;
+	uint8_t       interrupted;  /* OP: async cancel submitted */
+	uint8_t       woken;
+	uint8_t       shielded;     /* cancels and deadlines leave it alone */
+	int32_t       res;
+	int32_t       timer_res;    /* result when the timer fires (0 for sleep) */
+	int32_t       interrupt_res;/* OP: result to report after an interrupt */
+	corio__timer  timer;
+	/* Unlinks the wait from whatever list holds it, before a cancel or a
+	 * timeout ends it. NULL when there is nothing to unlink. */
+	void        (*unlink)(corio__wait *w);
+	void         *ctx;
+};
+
+/* --------------------------------------------------------------------------
+ * Tasks
+ * ------------------------------------------------------------------------ */
+
+#define CORIO__TASK_MAGIC 0x636f7269u /* "cori" */
+#define CORIO__TASK_DEAD  0xdeadc0deu
+
+enum corio__task_state {
+	CORIO__T_READY   = 1,
+	CORIO__T_RUNNING = 2,
+	CORIO__T_WAITING = 3,
+	CORIO__T_DONE    = 4,
+};
+
+typedef struct corio__loop corio__loop;
+typedef struct corio__gather corio__gather;
+
+struct corio_task {
+	corio__ctx      ctx;          /* first: the switch stores sp here */
+	uint32_t        magic;
+	uint8_t         state;
+	uint8_t         cancelled;    /* sticky: every blocking call fails */
+	uint8_t         released;     /* the handle was consumed (detach/join/gather) */
+	uint8_t         started;
+	int             result;
+	int           (*fn)(void *);
+	void           *arg;
+	corio__loop    *loop;
+	corio__stack   *stack;
+	corio_task     *next_ready;
+	corio__wait    *wait;         /* current wait record, on this task's stack */
+	corio__wait    *joiner;       /* a join waiting for this task to end */
+	corio__gather  *gather;       /* a gather waiting for this task */
+	size_t          gather_idx;
+	corio_task     *prev_alive, *next_alive; /* the loop's alive list */
+	uint64_t        id;
+	uint64_t        switched_in;  /* ns, for debug */
+#if defined(__SANITIZE_ADDRESS__)
+	void           *asan_fake;
+#endif
+#if defined(__SANITIZE_THREAD__)
+	void           *tsan_fiber;
+#endif
+	char            name[32];
+};
+
+struct corio__gather {
+	corio__wait  w;
+	corio_task **ts;
+	size_t       n;
+	size_t       remaining;
+	int         *results;
+	unsigned     flags;
+	int          first_err;
+	bool         settled;      /* the gather's own logic woke the waiter */
+	bool         all;          /* wait for every task (CORIO_GATHER_ALL or draining) */
+};
+
+/* --------------------------------------------------------------------------
+ * The loop (loop.c)
+ * ------------------------------------------------------------------------ */
+
+typedef struct corio__task_chunk corio__task_chunk;
+
+struct corio__loop {
+	struct io_uring   ring;
+	unsigned          ring_flags;
+	unsigned          ring_features;
+	corio__ctx        sched;        /* the thread's own stack: the loop turn */
+	corio_task       *current;
+	corio_task       *ready_head, *ready_tail;
+	size_t            nready;
+	unsigned          budget;       /* handoffs left before the loop must poll */
+	unsigned          batch;
+	corio_task       *alive;        /* every task not yet ended */
+	size_t            nalive;
+	corio_task       *main;
+	corio__stack     *dying_stack;  /* a finished task's stack, released by the next context */
+	corio__heap       timers;
+	corio__stack_pool stacks;
+	corio__task_chunk *chunks;      /* task memory, freed at close */
+	corio_task       *task_free;    /* free task structs */
+	unsigned          sq_pending;   /* SQEs prepared, not yet submitted */
+	unsigned          inflight;     /* ops submitted, CQE not yet reaped */
+	unsigned          external;     /* wakeups that may come from outside */
+	uint64_t          next_id;
+	int               index;
+	bool              debug;
+	bool              closing;
+	bool              deadlocked;
+	uint64_t          deadlock_switches;
+	corio_stats       st;
+#if defined(__SANITIZE_ADDRESS__)
+	const void       *asan_main_bottom;
+	size_t            asan_main_size;
+	void             *asan_main_fake;
+#endif
+#if defined(__SANITIZE_THREAD__)
+	void             *tsan_main_fiber;
+	void             *dying_fiber;
+#endif
+};
+
+extern CORIO__TLS corio__loop *corio__tls_loop;
+
+static inline corio__loop *corio__loop_get(void) { return corio__tls_loop; }
+
+uint64_t corio__clock_ns(void);
+
+/* Task plumbing shared by task.c, loop.c and gather.c. */
+void corio__ready_push(corio__loop *l, corio_task *t);
+/* Suspends the running task until someone makes it ready again. */
+void corio__suspend(corio__loop *l);
+/* Waits on w (already filled in) until woken; deadline 0 = none. Returns w->res. */
+int  corio__block(corio__loop *l, corio__wait *w, uint64_t deadline);
+void corio__wake(corio__loop *l, corio__wait *w, int res);
+/* Ends a wait early with res (-ECANCELED or -ETIMEDOUT): unlinks a plain
+ * wait and wakes it; for an op, submits an async cancel and lets the op's
+ * own CQE end the wait. */
+void corio__interrupt(corio__loop *l, corio__wait *w, int res);
+void corio__task_release(corio__loop *l, corio_task *t);
+/* Checks a handle from the caller: 0 or -EINVAL / -EXDEV. */
+int  corio__task_check(corio__loop *l, const corio_task *t);
+/* The loop's entry into a new task and out of a finished one. */
+void corio__task_entry(void *arg);
+/* Gets an SQE, flushing the SQ to the kernel if it is full. NULL only if
+ * the ring is broken. */
+struct io_uring_sqe *corio__sqe(corio__loop *l);
+/* Switches from the running context to task `to` (or to the loop when
+ * `to` is NULL). `from` is NULL when the running task has ended. */
+void corio__switch(corio__loop *l, corio_task *from, corio_task *to);
+/* The last switch of a finished task: its stack goes to the next context. */
+_Noreturn void corio__switch_exit(corio__loop *l, corio_task *dead, corio_task *to);
+/* Ends task t with result r: wakes its joiner or gather, never returns. */
+_Noreturn void corio__task_finish(corio__loop *l, corio_task *t, int r);
+void corio__task_free_if_released(corio__loop *l, corio_task *t);
+/* The next task to run this turn, or NULL: back to the loop. */
+corio_task *corio__pick_next(corio__loop *l);
+void corio__gather_child_done(corio__loop *l, corio_task *t);
+corio_task *corio__spawn(corio__loop *l, int (*fn)(void *), void *arg, const corio_spawn_attr *attr);
+/* Frees all task memory at loop close; counts handles never consumed. */
+void corio__task_chunks_free(corio__loop *l, size_t *unjoined);
+
+#endif /* CORIO_INTERNAL_H */

@@ -1,0 +1,516 @@
+/*
+ * loop.c - the event loop: one io_uring, one ready queue, one timer heap.
+ *
+ * A loop turn:
+ *   1. run ready tasks in FIFO order. Tasks hand the CPU straight to the
+ *      next ready task when they suspend; after `batch` handoffs (or when
+ *      the queue is empty) control comes back here, so a task that keeps
+ *      yielding cannot starve I/O and timers;
+ *   2. submit every SQE the tasks prepared, in one io_uring_enter, and wait
+ *      for completions only when no task is ready, up to the nearest timer
+ *      deadline (the ring's own timeout argument: no timeout SQEs);
+ *   3. reap every CQE and wake the task whose wait record it names;
+ *   4. fire expired timers.
+ * The loop ends when no task is alive. When main has returned, every task
+ * still alive is cancelled first (asyncio.run does the same).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "probes.h"
+
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#endif
+
+CORIO__TLS corio__loop *corio__tls_loop;
+
+#define DEFAULT_STACK   (64 * 1024)
+#define DEFAULT_SQ      256
+#define DEFAULT_BATCH   128
+#define MAX_STACK       ((size_t)1 << 30)
+/* The user_data of SQEs whose completion nobody waits for (async cancels). */
+#define UD_IGNORE       ((uint64_t)1)
+
+uint64_t corio__clock_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+CORIO__API uint64_t corio_now_ns(void)
+{
+	return corio__clock_ns();
+}
+
+/* ------------------------------------------------------------------------
+ * Ring setup
+ * ------------------------------------------------------------------------ */
+
+static const char *setup_hint(int err)
+{
+	switch (err) {
+	case -ENOMEM:
+		return "out of memory or locked-memory limit reached (ulimit -l, memory cgroup)";
+	case -EPERM:
+		return "io_uring is disabled (sysctl kernel.io_uring_disabled) or forbidden by seccomp";
+	case -ENOSYS:
+		return "the kernel has no io_uring (CONFIG_IO_URING) or a seccomp filter hides it";
+	case -EMFILE:
+	case -ENFILE:
+		return "too many open files";
+	default:
+		return "unexpected error";
+	}
+}
+
+static int ring_setup(corio__loop *l, const corio_config *cfg)
+{
+	/* From the most to the least capable; each later one is a fallback for
+	 * kernels (or configs) that refuse a flag. */
+	static const unsigned tries[] = {
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+		0,
+	};
+	unsigned sq = cfg->sq_entries ? cfg->sq_entries : DEFAULT_SQ;
+	unsigned cq = cfg->cq_entries ? cfg->cq_entries : 4 * sq;
+	int r = -EINVAL;
+
+	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+		struct io_uring_params p;
+		unsigned f = tries[i];
+
+		if ((cfg->flags & CORIO_CFG_NO_DEFER_TASKRUN) && (f & IORING_SETUP_DEFER_TASKRUN))
+			continue;
+		if ((cfg->flags & CORIO_CFG_NO_COOP_TASKRUN) && (f & IORING_SETUP_COOP_TASKRUN))
+			continue;
+		memset(&p, 0, sizeof(p));
+		p.flags = f | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+		p.cq_entries = cq;
+		r = io_uring_queue_init_params(sq, &l->ring, &p);
+		if (r == -EINVAL) {
+			/* Older kernels lack SUBMIT_ALL; try without it. */
+			memset(&p, 0, sizeof(p));
+			p.flags = f | IORING_SETUP_CQSIZE;
+			p.cq_entries = cq;
+			r = io_uring_queue_init_params(sq, &l->ring, &p);
+		}
+		if (r == 0) {
+			l->ring_flags = p.flags;
+			l->ring_features = p.features;
+			break;
+		}
+		if (r != -EINVAL)
+			break; /* not a flag problem: no fallback will help */
+	}
+	if (r < 0) {
+		if (!(cfg->flags & CORIO_CFG_QUIET))
+			fprintf(stderr, "corio: cannot set up io_uring: %s: %s\n", strerror(-r),
+				setup_hint(r));
+		return r;
+	}
+	/* A registered ring fd saves an fdget per io_uring_enter. */
+	if (!(cfg->flags & CORIO_CFG_NO_REGISTER_FD))
+		(void)io_uring_register_ring_fd(&l->ring);
+	/* A forked child must never touch this ring (it shares the mappings). */
+	(void)io_uring_ring_dontfork(&l->ring);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Submission and completion
+ * ------------------------------------------------------------------------ */
+
+struct io_uring_sqe *corio__sqe(corio__loop *l)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
+
+	while (CORIO__UNLIKELY(!sqe)) {
+		/* SQ full: hand the batch to the kernel now. */
+		int r = io_uring_submit(&l->ring);
+		l->st.syscalls++;
+		if (r > 0)
+			l->st.submits += (unsigned)r;
+		else if (r < 0 && r != -EBUSY && r != -EAGAIN && r != -EINTR)
+			return NULL;
+		sqe = io_uring_get_sqe(&l->ring);
+		if (!sqe && r <= 0)
+			return NULL;
+	}
+	return sqe;
+}
+
+static void handle_cqe(corio__loop *l, const struct io_uring_cqe *cqe)
+{
+	corio__wait *w;
+	int res = cqe->res;
+
+	CORIO__PROBE2(complete, cqe->user_data, res);
+	l->inflight--;
+	if (cqe->user_data == UD_IGNORE || cqe->user_data == 0)
+		return;
+	w = (corio__wait *)(uintptr_t)cqe->user_data;
+	/* An op we interrupted reports why, unless it finished anyway: then
+	 * its real result (bytes moved, an fd) must not be lost. */
+	if (w->interrupted && res == -ECANCELED)
+		res = w->interrupt_res;
+	corio__wake(l, w, res);
+}
+
+static unsigned reap(corio__loop *l)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+
+	io_uring_for_each_cqe(&l->ring, head, cqe) {
+		handle_cqe(l, cqe);
+		n++;
+	}
+	if (n) {
+		io_uring_cq_advance(&l->ring, n);
+		l->st.completions += n;
+	}
+	return n;
+}
+
+void corio__interrupt(corio__loop *l, corio__wait *w, int res)
+{
+	if (w->woken || w->shielded)
+		return;
+	if (w->kind == CORIO__W_OP) {
+		struct io_uring_sqe *sqe;
+
+		if (w->interrupted)
+			return;
+		corio__heap_remove(&l->timers, &w->timer);
+		w->interrupted = 1;
+		w->interrupt_res = res;
+		sqe = corio__sqe(l);
+		if (sqe) {
+			io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)w, 0);
+			io_uring_sqe_set_data64(sqe, UD_IGNORE);
+			l->inflight++;
+		}
+		/* No SQE at all means the ring is broken; the op's own CQE
+		 * still ends the wait. */
+		return;
+	}
+	if (w->unlink)
+		w->unlink(w);
+	corio__wake(l, w, res);
+}
+
+static void submit(corio__loop *l, bool wait, uint64_t deadline)
+{
+	struct io_uring_cqe *cqe;
+	unsigned pending = io_uring_sq_ready(&l->ring);
+	int r;
+
+	if (!wait) {
+		if (!pending && !l->inflight)
+			return;
+		/* With DEFER_TASKRUN, completions are only posted when we ask
+		 * for events; without it, io_uring_submit is enough. */
+		if (l->ring_flags & IORING_SETUP_DEFER_TASKRUN)
+			r = io_uring_submit_and_get_events(&l->ring);
+		else if (pending)
+			r = io_uring_submit(&l->ring);
+		else
+			return;
+	} else {
+		struct __kernel_timespec ts, *tsp = NULL;
+		if (deadline != UINT64_MAX) {
+			uint64_t now = corio__clock_ns();
+			uint64_t d = deadline > now ? deadline - now : 0;
+			ts.tv_sec = (long long)(d / 1000000000u);
+			ts.tv_nsec = (long long)(d % 1000000000u);
+			tsp = &ts;
+		}
+		CORIO__PROBE1(wait, tsp ? (int64_t)(deadline) : -1);
+		r = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, tsp, NULL);
+	}
+	l->st.syscalls++;
+	if (r >= 0 || r == -ETIME || r == -EINTR || r == -EBUSY || r == -EAGAIN) {
+		/* -EBUSY/-EAGAIN: CQ backlog or no memory; reaping below makes room. */
+		unsigned left = io_uring_sq_ready(&l->ring);
+		if (pending > left) {
+			l->st.submits += pending - left;
+			CORIO__PROBE1(submit, pending - left);
+		}
+		return;
+	}
+	fprintf(stderr, "corio: io_uring_enter failed: %s\n", strerror(-r));
+}
+
+/* ------------------------------------------------------------------------
+ * Timers
+ * ------------------------------------------------------------------------ */
+
+static void fire_timers(corio__loop *l)
+{
+	corio__timer *tm;
+	uint64_t now;
+
+	if (l->timers.n == 0)
+		return;
+	now = corio__clock_ns();
+	while ((tm = corio__heap_pop_due(&l->timers, now)) != NULL) {
+		corio__wait *w = (corio__wait *)((char *)tm - offsetof(corio__wait, timer));
+		l->st.timers_fired++;
+		if (w->kind == CORIO__W_PLAIN) {
+			if (w->unlink)
+				w->unlink(w);
+			corio__wake(l, w, w->timer_res);
+		} else {
+			corio__interrupt(l, w, w->timer_res);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * The turn
+ * ------------------------------------------------------------------------ */
+
+static void cancel_all(corio__loop *l)
+{
+	for (corio_task *t = l->alive; t; t = t->next_alive)
+		if (!t->cancelled) {
+			t->cancelled = 1;
+			if (t->state == CORIO__T_WAITING && t->wait)
+				corio__interrupt(l, t->wait, -ECANCELED);
+		}
+}
+
+static void dump_tasks(corio__loop *l, FILE *f)
+{
+	static const char *const names[] = { "?", "ready", "running", "waiting", "done" };
+	for (corio_task *t = l->alive; t; t = t->next_alive)
+		fprintf(f, "corio:   task %llu \"%s\" %s%s\n", (unsigned long long)t->id,
+			corio_task_name(t), names[t->state <= 4 ? t->state : 0],
+			t->cancelled ? " (cancelled)" : "");
+}
+
+/*
+ * Every task waits, no timer is armed, no op is in flight and nothing
+ * outside the loop can wake a task: nothing will ever happen again. The
+ * first time, report and cancel everything (blocked calls return
+ * -ECANCELED, so tasks can unwind). If even that changes nothing, the
+ * tasks wait in shielded waits for each other: give up with -EDEADLK.
+ */
+static bool deadlock(corio__loop *l)
+{
+	fprintf(stderr, "corio: deadlock: %zu task(s) blocked with nothing left to wake them\n",
+		l->nalive);
+	dump_tasks(l, stderr);
+	if (l->deadlocked && l->st.switches == l->deadlock_switches)
+		return true;
+	l->deadlocked = true;
+	l->deadlock_switches = l->st.switches;
+	fprintf(stderr, "corio: cancelling them\n");
+	l->closing = true;
+	cancel_all(l);
+	return false;
+}
+
+corio_task *corio__pick_next(corio__loop *l)
+{
+	corio_task *t = l->ready_head;
+
+	if (!t || l->budget == 0)
+		return NULL;
+	l->budget--;
+	l->ready_head = t->next_ready;
+	if (!l->ready_head)
+		l->ready_tail = NULL;
+	l->nready--;
+	return t;
+}
+
+static int loop_run(corio__loop *l)
+{
+	for (;;) {
+		corio_task *t;
+
+		l->st.turns++;
+		l->budget = l->batch;
+		t = corio__pick_next(l);
+		if (t)
+			corio__switch(l, NULL, t);
+		if (!l->closing && l->main->state == CORIO__T_DONE) {
+			l->closing = true;
+			cancel_all(l);
+		}
+		if (l->nalive == 0)
+			return 0;
+		if (l->ready_head) {
+			submit(l, false, 0);
+		} else {
+			uint64_t next = corio__heap_next(&l->timers);
+			if (next == UINT64_MAX && !l->inflight && !io_uring_sq_ready(&l->ring) &&
+			    !l->external) {
+				if (deadlock(l))
+					return -EDEADLK;
+				continue;
+			}
+			submit(l, true, next);
+		}
+		reap(l);
+		fire_timers(l);
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Setup and teardown
+ * ------------------------------------------------------------------------ */
+
+static bool env_debug(void)
+{
+	const char *e = getenv("CORIO_DEBUG");
+	return e && *e && strcmp(e, "0") != 0;
+}
+
+static int loop_init(corio__loop *l, const corio_config *cfg)
+{
+	size_t stack = cfg->stack_size ? cfg->stack_size : DEFAULT_STACK;
+	int r;
+
+	if (stack > MAX_STACK || cfg->sq_entries > 32768 || cfg->cq_entries > 65536 * 2)
+		return -EINVAL;
+	l->batch = cfg->batch ? cfg->batch : DEFAULT_BATCH;
+	l->debug = (cfg->flags & CORIO_CFG_DEBUG) || env_debug();
+	l->index = 0;
+	r = corio__stack_pool_init(&l->stacks, stack);
+	if (r < 0)
+		return r;
+	r = ring_setup(l, cfg);
+	if (r < 0)
+		return r;
+	r = corio__overflow_handler_install();
+	if (r < 0) {
+		io_uring_queue_exit(&l->ring);
+		return r;
+	}
+#if defined(__SANITIZE_ADDRESS__)
+	{
+		pthread_attr_t a;
+		void *addr;
+		size_t size;
+		if (pthread_getattr_np(pthread_self(), &a) == 0) {
+			if (pthread_attr_getstack(&a, &addr, &size) == 0) {
+				l->asan_main_bottom = addr;
+				l->asan_main_size = size;
+			}
+			pthread_attr_destroy(&a);
+		}
+	}
+#endif
+#if defined(__SANITIZE_THREAD__)
+	l->tsan_main_fiber = __tsan_get_current_fiber();
+#endif
+	return 0;
+}
+
+static void loop_fini(corio__loop *l, bool forced)
+{
+	size_t unjoined = 0;
+
+	if (forced) {
+		/* Deadlocked tasks never run again and nothing is in flight, so
+		 * their stacks can go. */
+		for (corio_task *t = l->alive; t; t = t->next_alive) {
+			if (t->stack)
+				corio__stack_put(&l->stacks, t->stack);
+			t->stack = NULL;
+		}
+	}
+	if (l->dying_stack) {
+		corio__stack_put(&l->stacks, l->dying_stack);
+		l->dying_stack = NULL;
+	}
+	corio__task_chunks_free(l, &unjoined);
+	if (l->debug && unjoined)
+		fprintf(stderr, "corio: debug: %zu task handle(s) never joined or detached\n",
+			unjoined);
+	corio__stack_pool_fini(&l->stacks);
+	corio__heap_free(&l->timers);
+	io_uring_queue_exit(&l->ring);
+	corio__overflow_handler_thread_fini();
+}
+
+CORIO__API int corio_run_config(const corio_config *cfg, int (*main)(void *), void *arg)
+{
+	static const corio_config defaults;
+	corio__loop *l;
+	corio_spawn_attr attr = { 0, "main" };
+	int r;
+
+	if (corio__tls_loop)
+		return -EBUSY;
+	if (!main)
+		return -EINVAL;
+	if (!cfg)
+		cfg = &defaults;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	r = loop_init(l, cfg);
+	if (r < 0) {
+		free(l);
+		return r;
+	}
+	corio__tls_loop = l;
+	l->main = corio__spawn(l, main, arg, &attr);
+	if (!l->main) {
+		r = -errno;
+		loop_fini(l, false);
+		corio__tls_loop = NULL;
+		free(l);
+		return r;
+	}
+	r = loop_run(l);
+	if (r == 0)
+		r = l->main->result;
+	loop_fini(l, r == -EDEADLK && l->nalive > 0);
+	corio__tls_loop = NULL;
+	free(l);
+	return r;
+}
+
+CORIO__API int corio_run(int (*main)(void *), void *arg)
+{
+	return corio_run_config(NULL, main, arg);
+}
+
+CORIO__API int corio_loop_index(void)
+{
+	corio__loop *l = corio__tls_loop;
+	return l ? l->index : -1;
+}
+
+CORIO__API int corio_loop_stats(corio_stats *st)
+{
+	corio__loop *l = corio__tls_loop;
+
+	if (!st)
+		return -EINVAL;
+	if (!l)
+		return -EPERM;
+	*st = l->st;
+	st->tasks_alive = l->nalive;
+	st->stacks_mapped = l->stacks.nmapped;
+	st->ring_flags = l->ring_flags;
+	st->guard_kind = (unsigned)corio__stack_guard_kind();
+	return 0;
+}

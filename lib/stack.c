@@ -1,0 +1,384 @@
+/*
+ * stack.c - task stacks: mapped, guarded, pooled; and overflow reports.
+ *
+ * A stack of the loop's default size lives in a slab: one anonymous
+ * MAP_NORESERVE mapping holding SLAB_STACKS stacks, each with a guard page
+ * below it. Pages are committed only when a task touches them, so an idle
+ * task costs the one page its first frames use.
+ *
+ * Guard pages. Linux 6.13 added MADV_GUARD_INSTALL: a guard is a property
+ * of the page table, not a separate mapping, so a slab of 64 guarded stacks
+ * is still one VMA and a million stacks fit under vm.max_map_count (65530 by
+ * default). On older kernels the guard is mprotect(PROT_NONE), which splits
+ * the mapping: every stack then costs two VMAs, and about 32 000 stacks is
+ * the ceiling before mmap/mprotect fail with ENOMEM (spawn reports ENOMEM).
+ * The guard is installed when a stack is first handed out, not when its slab
+ * is mapped, so a slab costs one mmap and no more than it is used.
+ *
+ * A task that runs off the bottom of its stack faults on its guard page. The
+ * SIGSEGV handler (on an alternate signal stack: the faulting stack is full)
+ * recognises the address, prints "stack overflow in task <name>" and aborts.
+ * Other faults go to whatever handler was installed before corio's.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define CORIO__HAVE_VALGRIND 1
+#endif
+#endif
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+#define SLAB_STACKS 64
+/* Fully free slabs beyond this many pooled stacks are unmapped. */
+#define POOL_KEEP   (4 * SLAB_STACKS)
+
+struct corio__slab {
+	struct corio__slab *next, *prev;
+	char               *base;
+	size_t              len;
+	size_t              stride;   /* guard + stack */
+	unsigned            nfree;
+	unsigned            nused;    /* stacks ever handed out: guards installed */
+	corio__stack        stacks[SLAB_STACKS];
+};
+
+/* 0 unknown, 1 MADV_GUARD_INSTALL works, 2 use mprotect. Process-wide. */
+static atomic_int guard_kind;
+
+static int install_guard(void *p, size_t len)
+{
+	int k = atomic_load_explicit(&guard_kind, memory_order_relaxed);
+
+	if (k != 2) {
+		if (madvise(p, len, MADV_GUARD_INSTALL) == 0) {
+			atomic_store_explicit(&guard_kind, 1, memory_order_relaxed);
+			return 0;
+		}
+		if (errno != EINVAL || k == 1)
+			return -errno;
+		atomic_store_explicit(&guard_kind, 2, memory_order_relaxed);
+	}
+	return mprotect(p, len, PROT_NONE) == 0 ? 0 : -errno;
+}
+
+static void stack_register(corio__stack *s)
+{
+#ifdef CORIO__HAVE_VALGRIND
+	s->vg_id = VALGRIND_STACK_REGISTER(s->lo, s->hi);
+#else
+	(void)s;
+#endif
+}
+
+static void stack_deregister(corio__stack *s)
+{
+#ifdef CORIO__HAVE_VALGRIND
+	VALGRIND_STACK_DEREGISTER(s->vg_id);
+#else
+	(void)s;
+#endif
+}
+
+static void *map_region(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+int corio__stack_pool_init(corio__stack_pool *p, size_t size)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+
+	memset(p, 0, sizeof(*p));
+	p->page = pg > 0 ? (size_t)pg : 4096;
+	if (size < 2 * p->page)
+		size = 2 * p->page;
+	p->size = (size + p->page - 1) & ~(p->page - 1);
+	return 0;
+}
+
+static void free_push(corio__stack_pool *p, corio__stack *s)
+{
+	s->prev_free = NULL;
+	s->next_free = p->free;
+	if (p->free)
+		p->free->prev_free = s;
+	p->free = s;
+	p->nfree++;
+}
+
+static void free_unlink(corio__stack_pool *p, corio__stack *s)
+{
+	if (s->prev_free)
+		s->prev_free->next_free = s->next_free;
+	else
+		p->free = s->next_free;
+	if (s->next_free)
+		s->next_free->prev_free = s->prev_free;
+	p->nfree--;
+}
+
+static void slab_unmap(corio__stack_pool *p, struct corio__slab *sl)
+{
+	for (unsigned i = 0; i < sl->nused; i++)
+		stack_deregister(&sl->stacks[i]);
+	if (sl->prev)
+		sl->prev->next = sl->next;
+	else
+		p->slabs = sl->next;
+	if (sl->next)
+		sl->next->prev = sl->prev;
+	munmap(sl->base, sl->len);
+	p->nmapped -= sl->nused;
+	free(sl);
+}
+
+/* Hands out the next never-used stack of the newest slab, or maps a slab. */
+static corio__stack *slab_take(corio__stack_pool *p)
+{
+	struct corio__slab *sl = p->slabs;
+	corio__stack *s;
+	int r;
+
+	if (!sl || sl->nused == SLAB_STACKS) {
+		sl = calloc(1, sizeof(*sl));
+		if (!sl)
+			return NULL;
+		sl->stride = p->size + p->page;
+		sl->len = sl->stride * SLAB_STACKS;
+		sl->base = map_region(sl->len);
+		if (!sl->base) {
+			free(sl);
+			return NULL;
+		}
+		sl->next = p->slabs;
+		if (p->slabs)
+			p->slabs->prev = sl;
+		p->slabs = sl;
+	}
+	s = &sl->stacks[sl->nused];
+	s->slab = sl;
+	s->lo = sl->base + sl->nused * sl->stride + p->page;
+	s->hi = s->lo + p->size;
+	r = install_guard(s->lo - p->page, p->page);
+	if (r < 0) {
+		errno = -r;
+		return NULL;
+	}
+	sl->nused++;
+	p->nmapped++;
+	stack_register(s);
+	return s;
+}
+
+corio__stack *corio__stack_get(corio__stack_pool *p, size_t size)
+{
+	corio__stack *s;
+
+	size = (size + p->page - 1) & ~(p->page - 1);
+	if (size == 0 || size == p->size) {
+		if (p->free) {
+			s = p->free;
+			free_unlink(p, s);
+			s->slab->nfree--;
+		} else {
+			s = slab_take(p);
+			if (!s)
+				return NULL;
+		}
+	} else {
+		char *base = map_region(size + p->page);
+		int r;
+
+		if (!base)
+			return NULL;
+		s = calloc(1, sizeof(*s));
+		r = s ? install_guard(base, p->page) : -ENOMEM;
+		if (r < 0) {
+			free(s);
+			munmap(base, size + p->page);
+			errno = -r;
+			return NULL;
+		}
+		s->lo = base + p->page;
+		s->hi = s->lo + size;
+		p->nmapped++;
+		stack_register(s);
+	}
+#if defined(__SANITIZE_ADDRESS__)
+	/* The previous owner may have left poisoned frames behind. */
+	ASAN_UNPOISON_MEMORY_REGION(s->lo, (size_t)(s->hi - s->lo));
+#endif
+	return s;
+}
+
+void corio__stack_put(corio__stack_pool *p, corio__stack *s)
+{
+	struct corio__slab *sl = s->slab;
+
+	if (!sl) {
+		stack_deregister(s);
+		munmap(s->lo - p->page, (size_t)(s->hi - s->lo) + p->page);
+		p->nmapped--;
+		free(s);
+		return;
+	}
+	free_push(p, s);
+	/* A slab whose every stack is back is unmapped once the pool holds
+	 * plenty: a burst of a million tasks must not pin its memory forever. */
+	if (++sl->nfree == sl->nused && sl->nused == SLAB_STACKS && p->nfree > POOL_KEEP) {
+		for (unsigned i = 0; i < sl->nused; i++)
+			free_unlink(p, &sl->stacks[i]);
+		slab_unmap(p, sl);
+	}
+}
+
+void corio__stack_pool_fini(corio__stack_pool *p)
+{
+	while (p->slabs)
+		slab_unmap(p, p->slabs);
+	p->free = NULL;
+	p->nfree = 0;
+}
+
+int corio__stack_guard_kind(void)
+{
+	return atomic_load_explicit(&guard_kind, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------------------
+ * Overflow reports
+ * ------------------------------------------------------------------------ */
+
+static struct sigaction prev_segv;
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+static int handler_err;
+static CORIO__TLS void *altstack_mem;
+
+static size_t fmt_u64(char *out, uint64_t v)
+{
+	char tmp[24];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
+}
+
+static void on_segv(int sig, siginfo_t *si, void *uctx)
+{
+	corio__loop *l = corio__tls_loop;
+	corio_task *t = l ? l->current : NULL;
+	int saved = errno;
+
+	if (t && t->stack) {
+		char *a = si->si_addr;
+		size_t page = l->stacks.page;
+		if (a < t->stack->lo && a >= t->stack->lo - page) {
+			char msg[96];
+			size_t n = 0, k;
+			static const char head[] = "corio: stack overflow in task ";
+			memcpy(msg, head, sizeof(head) - 1);
+			n = sizeof(head) - 1;
+			if (t->name[0]) {
+				k = strnlen(t->name, sizeof(t->name));
+				memcpy(msg + n, t->name, k);
+				n += k;
+			} else {
+				memcpy(msg + n, "task-", 5);
+				n += 5;
+				n += fmt_u64(msg + n, t->id);
+			}
+			msg[n++] = '\n';
+			(void)!write(STDERR_FILENO, msg, n);
+			abort();
+		}
+	}
+	errno = saved;
+	/* Not ours: hand the fault to whoever had it before. */
+	if (prev_segv.sa_flags & SA_SIGINFO) {
+		if (prev_segv.sa_sigaction) {
+			prev_segv.sa_sigaction(sig, si, uctx);
+			return;
+		}
+	} else if (prev_segv.sa_handler != SIG_DFL && prev_segv.sa_handler != SIG_IGN) {
+		prev_segv.sa_handler(sig);
+		return;
+	}
+	/* Default action: return with SIG_DFL in place and the fault repeats. */
+	signal(sig, SIG_DFL);
+}
+
+static void handler_setup(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_segv;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSEGV, &sa, &prev_segv) != 0)
+		handler_err = -errno;
+}
+
+int corio__overflow_handler_install(void)
+{
+	stack_t cur, ss;
+
+	pthread_once(&handler_once, handler_setup);
+	if (handler_err)
+		return handler_err;
+	/* The fault happens on a full stack: the handler needs its own. */
+	if (sigaltstack(NULL, &cur) == 0 && (cur.ss_flags & SS_DISABLE) && !altstack_mem) {
+		size_t sz = 64 * 1024;
+		altstack_mem = malloc(sz);
+		if (!altstack_mem)
+			return -ENOMEM;
+		ss.ss_sp = altstack_mem;
+		ss.ss_size = sz;
+		ss.ss_flags = 0;
+		if (sigaltstack(&ss, NULL) != 0) {
+			free(altstack_mem);
+			altstack_mem = NULL;
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+void corio__overflow_handler_thread_fini(void)
+{
+	stack_t ss;
+
+	if (!altstack_mem)
+		return;
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_flags = SS_DISABLE;
+	sigaltstack(&ss, NULL);
+	free(altstack_mem);
+	altstack_mem = NULL;
+}
