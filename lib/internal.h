@@ -60,6 +60,7 @@ typedef struct corio__stack_pool {
 	size_t               nfree;
 	size_t               nmapped;     /* stacks mapped, pooled or in use */
 	struct corio__slab  *slabs;       /* every slab, for teardown */
+	struct corio__slab  *fresh;       /* the slab new stacks are cut from */
 	int                  guard_kind;  /* 1 MADV_GUARD_INSTALL, 2 mprotect */
 } corio__stack_pool;
 
@@ -67,6 +68,7 @@ int           corio__stack_pool_init(corio__stack_pool *p, size_t size);
 void          corio__stack_pool_fini(corio__stack_pool *p);
 corio__stack *corio__stack_get(corio__stack_pool *p, size_t size);
 void          corio__stack_put(corio__stack_pool *p, corio__stack *s);
+void          corio__stack_pool_trim(corio__stack_pool *p);
 /* Installs the SIGSEGV handler that names overflowing tasks, and an
  * alternate signal stack for this thread. Idempotent. */
 int           corio__overflow_handler_install(void);
@@ -226,6 +228,7 @@ struct corio__loop {
 	bool              debug;
 	bool              closing;
 	bool              deadlocked;
+	uint64_t          trim_at;      /* next stack pool trim, ns */
 	uint64_t          deadlock_switches;
 	corio_stats       st;
 #if defined(__SANITIZE_ADDRESS__)

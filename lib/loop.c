@@ -338,6 +338,17 @@ corio_task *corio__pick_next(corio__loop *l)
 	return t;
 }
 
+/* About once a second, let the stack pool give back what a burst left. */
+static void maybe_trim(corio__loop *l)
+{
+	uint64_t now = corio__clock_ns();
+
+	if (now >= l->trim_at) {
+		corio__stack_pool_trim(&l->stacks);
+		l->trim_at = now + 1000000000u;
+	}
+}
+
 static int loop_run(corio__loop *l)
 {
 	for (;;) {
@@ -355,8 +366,11 @@ static int loop_run(corio__loop *l)
 		if (l->nalive == 0)
 			return 0;
 		if (l->ready_head) {
+			if ((l->st.turns & 255) == 0)
+				maybe_trim(l);
 			submit(l, false, 0);
 		} else {
+			maybe_trim(l);
 			uint64_t next = corio__heap_next(&l->timers);
 			if (next == UINT64_MAX && !l->inflight && !io_uring_sq_ready(&l->ring) &&
 			    !l->external) {

@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -47,9 +49,17 @@
 #define MADV_GUARD_INSTALL 102
 #endif
 
-#define SLAB_STACKS 64
-/* Fully free slabs beyond this many pooled stacks are unmapped. */
-#define POOL_KEEP   (4 * SLAB_STACKS)
+#define SLAB_STACKS    64
+#define POPULATE_BATCH 16
+/* Pooled stacks kept however long they stay unused. */
+#define POOL_KEEP      (4 * SLAB_STACKS)
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#ifndef PIDFD_SELF_PROCESS
+#define PIDFD_SELF_PROCESS (-20000) /* PIDFD_SELF_THREAD_GROUP, Linux 6.15 */
+#endif
 
 struct corio__slab {
 	struct corio__slab *next, *prev;
@@ -57,7 +67,8 @@ struct corio__slab {
 	size_t              len;
 	size_t              stride;   /* guard + stack */
 	unsigned            nfree;
-	unsigned            nused;    /* stacks ever handed out: guards installed */
+	unsigned            nused;    /* stacks ever handed out */
+	bool                idle;     /* fully free at the last trim */
 	corio__stack        stacks[SLAB_STACKS];
 };
 
@@ -142,6 +153,8 @@ static void slab_unmap(corio__stack_pool *p, struct corio__slab *sl)
 {
 	for (unsigned i = 0; i < sl->nused; i++)
 		stack_deregister(&sl->stacks[i]);
+	if (p->fresh == sl)
+		p->fresh = NULL;
 	if (sl->prev)
 		sl->prev->next = sl->next;
 	else
@@ -153,10 +166,70 @@ static void slab_unmap(corio__stack_pool *p, struct corio__slab *sl)
 	free(sl);
 }
 
+/*
+ * Applies `advice` to `n` page-sized ranges with one process_madvise call on
+ * our own process (Linux 6.13+ accepts any advice there; PIDFD_SELF needs
+ * 6.15). Returns 0, or -errno when the batch call is not available.
+ */
+static int madvise_batch(struct iovec *iov, size_t n, int advice)
+{
+	static atomic_int unavailable;
+	long r;
+
+	if (atomic_load_explicit(&unavailable, memory_order_relaxed))
+		return -ENOSYS;
+	r = syscall(SYS_process_madvise, PIDFD_SELF_PROCESS, iov, n, advice, 0u);
+	if (r >= 0)
+		return 0;
+	if (errno == EBADF || errno == ENOSYS || errno == EINVAL || errno == EPERM)
+		atomic_store_explicit(&unavailable, 1, memory_order_relaxed);
+	return -errno;
+}
+
+static int slab_guards(corio__stack_pool *p, struct corio__slab *sl)
+{
+	struct iovec iov[SLAB_STACKS];
+	int r;
+
+	if (atomic_load_explicit(&guard_kind, memory_order_relaxed) != 2) {
+		for (unsigned i = 0; i < SLAB_STACKS; i++) {
+			iov[i].iov_base = sl->base + i * sl->stride;
+			iov[i].iov_len = p->page;
+		}
+		if (madvise_batch(iov, SLAB_STACKS, MADV_GUARD_INSTALL) == 0) {
+			atomic_store_explicit(&guard_kind, 1, memory_order_relaxed);
+			return 0;
+		}
+	}
+	for (unsigned i = 0; i < SLAB_STACKS; i++) {
+		r = install_guard(sl->base + i * sl->stride, p->page);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * Commits the top page of the next POPULATE_BATCH stacks in one call: a
+ * first touch costs a page fault each (about 2 us in a VM), a batch costs
+ * one system call for all. Best effort: the faults happen anyway without it.
+ */
+static void slab_populate(corio__stack_pool *p, struct corio__slab *sl, unsigned from)
+{
+	struct iovec iov[POPULATE_BATCH];
+	unsigned n = 0;
+
+	for (unsigned i = from; i < SLAB_STACKS && n < POPULATE_BATCH; i++, n++) {
+		iov[n].iov_base = sl->base + i * sl->stride + sl->stride - p->page;
+		iov[n].iov_len = p->page;
+	}
+	(void)madvise_batch(iov, n, MADV_POPULATE_WRITE);
+}
+
 /* Hands out the next never-used stack of the newest slab, or maps a slab. */
 static corio__stack *slab_take(corio__stack_pool *p)
 {
-	struct corio__slab *sl = p->slabs;
+	struct corio__slab *sl = p->fresh;
 	corio__stack *s;
 	int r;
 
@@ -171,20 +244,25 @@ static corio__stack *slab_take(corio__stack_pool *p)
 			free(sl);
 			return NULL;
 		}
+		r = slab_guards(p, sl);
+		if (r < 0) {
+			munmap(sl->base, sl->len);
+			free(sl);
+			errno = -r;
+			return NULL;
+		}
 		sl->next = p->slabs;
 		if (p->slabs)
 			p->slabs->prev = sl;
 		p->slabs = sl;
+		p->fresh = sl;
 	}
+	if (sl->nused % POPULATE_BATCH == 0)
+		slab_populate(p, sl, sl->nused);
 	s = &sl->stacks[sl->nused];
 	s->slab = sl;
 	s->lo = sl->base + sl->nused * sl->stride + p->page;
 	s->hi = s->lo + p->size;
-	r = install_guard(s->lo - p->page, p->page);
-	if (r < 0) {
-		errno = -r;
-		return NULL;
-	}
 	sl->nused++;
 	p->nmapped++;
 	stack_register(s);
@@ -244,12 +322,29 @@ void corio__stack_put(corio__stack_pool *p, corio__stack *s)
 		return;
 	}
 	free_push(p, s);
-	/* A slab whose every stack is back is unmapped once the pool holds
-	 * plenty: a burst of a million tasks must not pin its memory forever. */
-	if (++sl->nfree == sl->nused && sl->nused == SLAB_STACKS && p->nfree > POOL_KEEP) {
-		for (unsigned i = 0; i < sl->nused; i++)
-			free_unlink(p, &sl->stacks[i]);
-		slab_unmap(p, sl);
+	sl->nfree++;
+}
+
+/*
+ * Called by the loop about once a second. Stacks freed by a burst stay
+ * pooled (a second burst then costs no page faults), but a slab found fully
+ * free at two trims in a row, while the pool holds more than POOL_KEEP
+ * stacks, is unmapped: memory pinned by a burst decays within two seconds.
+ */
+void corio__stack_pool_trim(corio__stack_pool *p)
+{
+	struct corio__slab *sl = p->slabs, *next;
+
+	for (; sl; sl = next) {
+		bool free_now = sl->nused == SLAB_STACKS && sl->nfree == sl->nused;
+		next = sl->next;
+		if (free_now && sl->idle && p->nfree - SLAB_STACKS >= POOL_KEEP) {
+			for (unsigned i = 0; i < sl->nused; i++)
+				free_unlink(p, &sl->stacks[i]);
+			slab_unmap(p, sl);
+			continue;
+		}
+		sl->idle = free_now;
 	}
 }
 

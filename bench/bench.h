@@ -1,0 +1,168 @@
+/*
+ * bench.h - what the benchmark families, the report and corio-bench share.
+ *
+ * A family (switch, spawn, sleep, ...) measures corio and, in the same run,
+ * the baseline a user would otherwise pick, then adds one row per figure to
+ * the report. Every row holds both figures as medians of repeated samples,
+ * so the ratio between them is what counts on a noisy machine.
+ *
+ * The ratio is always corio / baseline. Every row states whether lower or
+ * higher is better; for times and memory (all rows so far) lower is better,
+ * so a ratio below 1 means corio wins.
+ *
+ * Measurements that need a corio loop, or whose memory is measured, run in
+ * a forked child (child.c): the parent never makes a loop, so every child
+ * starts from the same small, clean process, and its peak RSS comes from
+ * wait4.
+ */
+#ifndef CORIO_BENCH_H
+#define CORIO_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define BENCH_MAX_SAMPLES 32
+#define BENCH_MAX_EXTRAS  8
+#define BENCH_NOTE_LEN    96
+
+/* Options shared by every family; corio-bench fills them from its CLI. */
+struct bench_opts {
+	double      seconds;    /* timed-loop budget per row, in seconds */
+	int         reps;       /* samples per figure; the median is reported */
+	bool        quick;      /* skip the slowest baselines */
+	const char *python_dir; /* where bench/*.py live */
+	double      py_timeout; /* seconds before a Python baseline is killed */
+};
+
+/* ------------------------------------------------------------------------
+ * Figures and rows (report.c)
+ * ------------------------------------------------------------------------ */
+
+enum bench_status {
+	BENCH_OK = 0,
+	BENCH_UNAVAILABLE,      /* the tool or library is missing here */
+	BENCH_SKIPPED,          /* left out on purpose (--quick) */
+	BENCH_TIMED_OUT,
+	BENCH_FAILED,
+};
+
+/* One measured figure: its samples and their median. A figure that could
+ * not be measured has a status other than BENCH_OK and says why in note. */
+struct bench_value {
+	int    status;          /* enum bench_status */
+	int    n;               /* samples taken */
+	double median;
+	double samples[BENCH_MAX_SAMPLES];
+	char   note[BENCH_NOTE_LEN];
+};
+
+enum bench_target {
+	BENCH_TARGET_NONE = 0,
+	BENCH_TARGET_RATIO_MAX, /* corio / baseline must not exceed target */
+	BENCH_TARGET_ABS_MAX,   /* the corio figure must not exceed target */
+};
+
+struct bench_extra {
+	char   key[32];
+	double value;
+};
+
+struct bench_row {
+	char               name[48];
+	char               family[16];
+	char               unit[16];
+	char               baseline_name[40];
+	bool               higher_is_better;
+	struct bench_value corio;
+	struct bench_value base;
+	int                target_kind; /* enum bench_target */
+	double             target;
+	int                nextra;
+	struct bench_extra extra[BENCH_MAX_EXTRAS];
+};
+
+/* Starts a row with no figures yet; the caller fills corio and base. */
+void bench_row_init(struct bench_row *r, const char *family, const char *name, const char *unit,
+		    const char *baseline_name);
+void bench_row_target(struct bench_row *r, int kind, double target);
+/* Adds a named number to the row's JSON object (peak RSS, bytes per op). */
+void bench_row_extra(struct bench_row *r, const char *key, double value);
+/* Copies the row into the report. */
+void bench_report_add(const struct bench_row *r);
+void bench_report_print(FILE *f);
+/* Writes the rows as a JSON array; path "-" is stdout. 0 or -errno. */
+int  bench_report_json(const char *path);
+
+/* Marks a figure as not measured, with the reason (printf format). */
+void bench_value_fail(struct bench_value *v, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Appends a sample and recomputes the median. */
+void bench_value_add(struct bench_value *v, double sample);
+const char *bench_status_name(int status);
+
+/* ------------------------------------------------------------------------
+ * Timing (measure.c)
+ * ------------------------------------------------------------------------ */
+
+uint64_t bench_now_ns(void);
+double   bench_median(const double *v, int n);
+
+/*
+ * One thing being timed. run() performs `iters` iterations, each worth
+ * ops_per_iter operations, stores the time they took in *elapsed_ns and
+ * returns 0, or returns -errno; a failed contender is reported by name and
+ * error and not sampled again.
+ */
+struct bench_contender {
+	const char *name;
+	int       (*run)(void *ctx, uint64_t iters, uint64_t *elapsed_ns);
+	void       *ctx;
+	double      ops_per_iter;
+	struct bench_value out;   /* ns per operation, one sample per rep */
+};
+
+/*
+ * Times n contenders interleaved: each is calibrated first (which also warms
+ * it up), then every rep takes one sample of each, rotating which goes
+ * first, so slow drifts of the machine hit them all alike. budget_s is the
+ * total timed time spent in the sampled reps, shared evenly.
+ */
+void bench_interleave(struct bench_contender *c, int n, double budget_s, int reps);
+
+/* ------------------------------------------------------------------------
+ * Child processes (child.c)
+ * ------------------------------------------------------------------------ */
+
+struct bench_proc {
+	int    status;      /* BENCH_OK, BENCH_TIMED_OUT or BENCH_FAILED */
+	long   maxrss_kib;  /* the child's peak RSS, from wait4 */
+	double wall_ms;     /* as seen by the parent, fork/spawn to exit */
+	char   note[BENCH_NOTE_LEN];
+};
+
+/*
+ * Runs fn(arg, out) in a forked child and copies the child's `size` bytes
+ * of out back through a pipe. The child's exit is a failure when fn
+ * returns < 0. A child still running after timeout_s is killed.
+ */
+int bench_fork(int (*fn)(void *arg, void *out), void *arg, void *out, size_t size, double timeout_s,
+	       struct bench_proc *p);
+
+/* Runs argv[0] (looked up in PATH) with stdout captured into out (NUL
+ * terminated), in its own process group, killed with it after timeout_s. */
+int bench_exec(char *const argv[], char *out, size_t cap, double timeout_s, struct bench_proc *p);
+
+/* The full path of an executable found in PATH, or false. */
+bool bench_which(const char *name, char *path, size_t cap);
+
+/* ------------------------------------------------------------------------
+ * Families
+ * ------------------------------------------------------------------------ */
+
+int bench_switch(const struct bench_opts *o);
+int bench_spawn(const struct bench_opts *o);
+int bench_sleep(const struct bench_opts *o);
+
+#endif /* CORIO_BENCH_H */
