@@ -25,14 +25,14 @@
 
 #define BENCH_MAX_SAMPLES 32
 #define BENCH_MAX_EXTRAS  8
-#define BENCH_NOTE_LEN    96
+#define BENCH_NOTE_LEN    160
 
 /* Options shared by every family; corio-bench fills them from its CLI. */
 struct bench_opts {
 	double      seconds;    /* timed-loop budget per row, in seconds */
 	int         reps;       /* samples per figure; the median is reported */
 	bool        quick;      /* skip the slowest baselines */
-	const char *python_dir; /* where bench/*.py live */
+	const char *python_dir; /* the directory holding sleep_asyncio.py */
 	double      py_timeout; /* seconds before a Python baseline is killed */
 };
 
@@ -94,6 +94,9 @@ void bench_report_add(const struct bench_row *r);
 void bench_report_print(FILE *f);
 /* Writes the rows as a JSON array; path "-" is stdout. 0 or -errno. */
 int  bench_report_json(const char *path);
+/* Rows whose corio figure failed or timed out (a baseline that could not
+ * run is no failure of corio's). */
+size_t bench_report_corio_failures(void);
 
 /* Marks a figure as not measured, with the reason (printf format). */
 void bench_value_fail(struct bench_value *v, int status, const char *fmt, ...)
@@ -144,8 +147,10 @@ struct bench_proc {
 
 /*
  * Runs fn(arg, out) in a forked child and copies the child's `size` bytes
- * of out back through a pipe. The child's exit is a failure when fn
- * returns < 0. A child still running after timeout_s is killed.
+ * of out back through a pipe; fn reports its own failures inside out, and
+ * its child exits with status 1 when fn returns < 0. A child still running
+ * after timeout_s is killed. Returns 0 when all of out arrived, else -1
+ * (the child crashed or timed out: p says which).
  */
 int bench_fork(int (*fn)(void *arg, void *out), void *arg, void *out, size_t size, double timeout_s,
 	       struct bench_proc *p);

@@ -6,7 +6,6 @@
  * calibration: run a few iterations, grow until the run is long enough to
  * trust, then scale to the slice each sample should last.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

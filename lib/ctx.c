@@ -54,17 +54,14 @@ void corio__ctx_make(corio__ctx *c, void *lo, void *hi, void (*entry)(void *), v
 	c->sp = f;
 }
 
-/* Releases what a finished task could not release while running on it. */
-static inline void reap_dying(corio__loop *l)
+void corio__reap_dying(corio__loop *l)
 {
-	if (CORIO__UNLIKELY(l->dying_stack != NULL)) {
-		corio__stack_put(&l->stacks, l->dying_stack);
-		l->dying_stack = NULL;
+	corio__stack_put(&l->stacks, l->dying_stack);
+	l->dying_stack = NULL;
 #if defined(__SANITIZE_THREAD__)
-		__tsan_destroy_fiber(l->dying_fiber);
-		l->dying_fiber = NULL;
+	__tsan_destroy_fiber(l->dying_fiber);
+	l->dying_fiber = NULL;
 #endif
-	}
 }
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -79,33 +76,6 @@ static inline void asan_target(corio__loop *l, corio_task *to, const void **bott
 	}
 }
 #endif
-
-void corio__switch(corio__loop *l, corio_task *from, corio_task *to)
-{
-	corio__ctx *fc = from ? &from->ctx : &l->sched;
-	const corio__ctx *tc = to ? &to->ctx : &l->sched;
-
-	l->current = to;
-	if (to)
-		to->state = CORIO__T_RUNNING;
-	l->st.switches++;
-	CORIO__PROBE2(switch, from ? from->id : 0, to ? to->id : 0);
-#if defined(__SANITIZE_ADDRESS__)
-	void **fake = from ? &from->asan_fake : &l->asan_main_fake;
-	const void *bottom;
-	size_t size;
-	asan_target(l, to, &bottom, &size);
-	__sanitizer_start_switch_fiber(fake, bottom, size);
-#endif
-#if defined(__SANITIZE_THREAD__)
-	__tsan_switch_to_fiber(to ? to->tsan_fiber : l->tsan_main_fiber, 0);
-#endif
-	corio__ctx_switch(fc, tc);
-#if defined(__SANITIZE_ADDRESS__)
-	__sanitizer_finish_switch_fiber(*fake, NULL, NULL);
-#endif
-	reap_dying(l);
-}
 
 _Noreturn void corio__switch_exit(corio__loop *l, corio_task *dead, corio_task *to)
 {
@@ -148,7 +118,8 @@ void corio__task_entry(void *arg)
 #if defined(__SANITIZE_ADDRESS__)
 	__sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
-	reap_dying(l);
+	if (l->dying_stack)
+		corio__reap_dying(l);
 	t->started = 1;
 	corio__task_finish(l, t, t->fn(t->arg));
 }

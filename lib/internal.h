@@ -249,7 +249,6 @@ static inline corio__loop *corio__loop_get(void) { return corio__tls_loop; }
 uint64_t corio__clock_ns(void);
 
 /* Task plumbing shared by task.c, loop.c and gather.c. */
-void corio__ready_push(corio__loop *l, corio_task *t);
 /* Suspends the running task until someone makes it ready again. */
 void corio__suspend(corio__loop *l);
 /* Waits on w (already filled in) until woken; deadline 0 = none. Returns w->res. */
@@ -267,19 +266,88 @@ void corio__task_entry(void *arg);
 /* Gets an SQE, flushing the SQ to the kernel if it is full. NULL only if
  * the ring is broken. */
 struct io_uring_sqe *corio__sqe(corio__loop *l);
-/* Switches from the running context to task `to` (or to the loop when
- * `to` is NULL). `from` is NULL when the running task has ended. */
-void corio__switch(corio__loop *l, corio_task *from, corio_task *to);
 /* The last switch of a finished task: its stack goes to the next context. */
 _Noreturn void corio__switch_exit(corio__loop *l, corio_task *dead, corio_task *to);
 /* Ends task t with result r: wakes its joiner or gather, never returns. */
 _Noreturn void corio__task_finish(corio__loop *l, corio_task *t, int r);
 void corio__task_free_if_released(corio__loop *l, corio_task *t);
-/* The next task to run this turn, or NULL: back to the loop. */
-corio_task *corio__pick_next(corio__loop *l);
 void corio__gather_child_done(corio__loop *l, corio_task *t);
 corio_task *corio__spawn(corio__loop *l, int (*fn)(void *), void *arg, const corio_spawn_attr *attr);
 /* Frees all task memory at loop close; counts handles never consumed. */
 void corio__task_chunks_free(corio__loop *l, size_t *unjoined);
+
+/* --------------------------------------------------------------------------
+ * The hot path, inline: yield, suspend and wake go through these on every
+ * switch, so the compiler must see them whole.
+ * ------------------------------------------------------------------------ */
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#endif
+#include "probes.h"
+
+static inline void corio__ready_push(corio__loop *l, corio_task *t)
+{
+	t->state = CORIO__T_READY;
+	t->next_ready = NULL;
+	if (l->ready_tail)
+		l->ready_tail->next_ready = t;
+	else
+		l->ready_head = t;
+	l->ready_tail = t;
+	l->nready++;
+}
+
+/* The next task to run this turn, or NULL: back to the loop. */
+static inline corio_task *corio__pick_next(corio__loop *l)
+{
+	corio_task *t = l->ready_head;
+
+	if (!t || l->budget == 0)
+		return NULL;
+	l->budget--;
+	l->ready_head = t->next_ready;
+	if (!l->ready_head)
+		l->ready_tail = NULL;
+	l->nready--;
+	return t;
+}
+
+/* Releases what a finished task could not release while running on it. */
+void corio__reap_dying(corio__loop *l);
+
+/*
+ * Switches from the running context to task `to`, or to the loop's own
+ * context when `to` is NULL; `from` NULL means the loop is switching.
+ * Announces the switch to the sanitizers that track stacks.
+ */
+static inline void corio__switch(corio__loop *l, corio_task *from, corio_task *to)
+{
+	corio__ctx *fc = from ? &from->ctx : &l->sched;
+	const corio__ctx *tc = to ? &to->ctx : &l->sched;
+
+	l->current = to;
+	if (to)
+		to->state = CORIO__T_RUNNING;
+	l->st.switches++;
+	CORIO__PROBE2(switch, from ? from->id : 0, to ? to->id : 0);
+#if defined(__SANITIZE_ADDRESS__)
+	void **fake = from ? &from->asan_fake : &l->asan_main_fake;
+	__sanitizer_start_switch_fiber(fake, to ? (const void *)to->stack->lo : l->asan_main_bottom,
+				       to ? (size_t)(to->stack->hi - to->stack->lo) : l->asan_main_size);
+#endif
+#if defined(__SANITIZE_THREAD__)
+	__tsan_switch_to_fiber(to ? to->tsan_fiber : l->tsan_main_fiber, 0);
+#endif
+	corio__ctx_switch(fc, tc);
+#if defined(__SANITIZE_ADDRESS__)
+	__sanitizer_finish_switch_fiber(*fake, NULL, NULL);
+#endif
+	if (CORIO__UNLIKELY(l->dying_stack != NULL))
+		corio__reap_dying(l);
+}
 
 #endif /* CORIO_INTERNAL_H */

@@ -324,20 +324,6 @@ static bool deadlock(corio__loop *l)
 	return false;
 }
 
-corio_task *corio__pick_next(corio__loop *l)
-{
-	corio_task *t = l->ready_head;
-
-	if (!t || l->budget == 0)
-		return NULL;
-	l->budget--;
-	l->ready_head = t->next_ready;
-	if (!l->ready_head)
-		l->ready_tail = NULL;
-	l->nready--;
-	return t;
-}
-
 /* About once a second, let the stack pool give back what a burst left. */
 static void maybe_trim(corio__loop *l)
 {

@@ -57,9 +57,9 @@
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
-#ifndef PIDFD_SELF_PROCESS
-#define PIDFD_SELF_PROCESS (-20000) /* PIDFD_SELF_THREAD_GROUP, Linux 6.15 */
-#endif
+/* PIDFD_SELF_THREAD (Linux 6.15): this thread, hence this process's memory.
+ * (PIDFD_SELF_THREAD_GROUP, -20000, is refused by process_madvise.) */
+#define CORIO__PIDFD_SELF (-10000)
 
 struct corio__slab {
 	struct corio__slab *next, *prev;
@@ -168,8 +168,8 @@ static void slab_unmap(corio__stack_pool *p, struct corio__slab *sl)
 
 /*
  * Applies `advice` to `n` page-sized ranges with one process_madvise call on
- * our own process (Linux 6.13+ accepts any advice there; PIDFD_SELF needs
- * 6.15). Returns 0, or -errno when the batch call is not available.
+ * our own process (Linux 6.13+ accepts any advice there; PIDFD_SELF_THREAD
+ * needs 6.15). Returns 0, or -errno when the batch call is not available.
  */
 static int madvise_batch(struct iovec *iov, size_t n, int advice)
 {
@@ -178,7 +178,7 @@ static int madvise_batch(struct iovec *iov, size_t n, int advice)
 
 	if (atomic_load_explicit(&unavailable, memory_order_relaxed))
 		return -ENOSYS;
-	r = syscall(SYS_process_madvise, PIDFD_SELF_PROCESS, iov, n, advice, 0u);
+	r = syscall(SYS_process_madvise, CORIO__PIDFD_SELF, iov, n, advice, 0u);
 	if (r >= 0)
 		return 0;
 	if (errno == EBADF || errno == ENOSYS || errno == EINVAL || errno == EPERM)
