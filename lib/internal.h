@@ -56,6 +56,7 @@ typedef struct corio__stack {
 typedef struct corio__stack_pool {
 	size_t               size;        /* default usable size, page multiple */
 	size_t               page;
+	size_t               guard;       /* guard bytes below each stack */
 	corio__stack        *free;        /* LIFO: the warmest stack first */
 	size_t               nfree;
 	size_t               nmapped;     /* stacks mapped, pooled or in use */
@@ -72,6 +73,12 @@ void          corio__stack_pool_trim(corio__stack_pool *p);
 /* Installs the SIGSEGV handler that names overflowing tasks, and an
  * alternate signal stack for this thread. Idempotent. */
 int           corio__overflow_handler_install(void);
+/* Guard region under each stack. MADV_GUARD_INSTALL guards cost neither
+ * memory nor mappings, so the guard is several pages: a frame must be
+ * larger than this to jump over it unnoticed. */
+#define CORIO__GUARD_BYTES (16 * 1024)
+/* Tests: use the mprotect fallback from now on, as on kernels before 6.13. */
+void          corio__stack_force_mprotect(void);
 /* 0 not yet known, 1 MADV_GUARD_INSTALL, 2 mprotect. */
 int           corio__stack_guard_kind(void);
 void          corio__overflow_handler_thread_fini(void);

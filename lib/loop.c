@@ -39,6 +39,8 @@ CORIO__TLS corio__loop *corio__tls_loop;
 #define MAX_STACK       ((size_t)1 << 30)
 /* The user_data of SQEs whose completion nobody waits for (async cancels). */
 #define UD_IGNORE       ((uint64_t)1)
+#define CORIO__CFG_ALL  (CORIO_CFG_NO_DEFER_TASKRUN | CORIO_CFG_NO_COOP_TASKRUN | \
+			 CORIO_CFG_NO_REGISTER_FD | CORIO_CFG_QUIET | CORIO_CFG_DEBUG)
 
 uint64_t corio__clock_ns(void)
 {
@@ -66,6 +68,8 @@ static const char *setup_hint(int err)
 		return "io_uring is disabled (sysctl kernel.io_uring_disabled) or forbidden by seccomp";
 	case -ENOSYS:
 		return "the kernel has no io_uring (CONFIG_IO_URING) or a seccomp filter hides it";
+	case -EINVAL:
+		return "the kernel refused the ring parameters";
 	case -EMFILE:
 	case -ENFILE:
 		return "too many open files";
@@ -386,7 +390,10 @@ static int loop_init(corio__loop *l, const corio_config *cfg)
 	size_t stack = cfg->stack_size ? cfg->stack_size : DEFAULT_STACK;
 	int r;
 
-	if (stack > MAX_STACK || cfg->sq_entries > 32768 || cfg->cq_entries > 65536 * 2)
+	unsigned sq = cfg->sq_entries ? cfg->sq_entries : DEFAULT_SQ;
+
+	if (stack > MAX_STACK || sq > 32768 || cfg->cq_entries > 65536 * 2 ||
+	    (cfg->cq_entries && cfg->cq_entries < sq) || (cfg->flags & ~CORIO__CFG_ALL))
 		return -EINVAL;
 	l->batch = cfg->batch ? cfg->batch : DEFAULT_BATCH;
 	l->debug = (cfg->flags & CORIO_CFG_DEBUG) || env_debug();

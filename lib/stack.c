@@ -2,8 +2,8 @@
  * stack.c - task stacks: mapped, guarded, pooled; and overflow reports.
  *
  * A stack of the loop's default size lives in a slab: one anonymous
- * MAP_NORESERVE mapping holding SLAB_STACKS stacks, each with a guard page
- * below it. Pages are committed only when a task touches them, so an idle
+ * MAP_NORESERVE mapping holding SLAB_STACKS stacks, each with a guard region
+ * (CORIO__GUARD_BYTES, 16 KiB) below it. Pages are committed only when a task touches them, so an idle
  * task costs the one page its first frames use.
  *
  * Guard pages. Linux 6.13 added MADV_GUARD_INSTALL: a guard is a property
@@ -109,6 +109,20 @@ static void stack_deregister(corio__stack *s)
 #endif
 }
 
+/*
+ * A task that ended left its last frames poisoned in ASan's shadow memory.
+ * Whatever the kernel maps at this address next must not inherit that.
+ */
+static void unpoison(void *p, size_t len)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	ASAN_UNPOISON_MEMORY_REGION(p, len);
+#else
+	(void)p;
+	(void)len;
+#endif
+}
+
 static void *map_region(size_t len)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
@@ -122,6 +136,7 @@ int corio__stack_pool_init(corio__stack_pool *p, size_t size)
 
 	memset(p, 0, sizeof(*p));
 	p->page = pg > 0 ? (size_t)pg : 4096;
+	p->guard = CORIO__GUARD_BYTES > p->page ? CORIO__GUARD_BYTES : p->page;
 	if (size < 2 * p->page)
 		size = 2 * p->page;
 	p->size = (size + p->page - 1) & ~(p->page - 1);
@@ -161,6 +176,7 @@ static void slab_unmap(corio__stack_pool *p, struct corio__slab *sl)
 		p->slabs = sl->next;
 	if (sl->next)
 		sl->next->prev = sl->prev;
+	unpoison(sl->base, sl->len);
 	munmap(sl->base, sl->len);
 	p->nmapped -= sl->nused;
 	free(sl);
@@ -194,7 +210,7 @@ static int slab_guards(corio__stack_pool *p, struct corio__slab *sl)
 	if (atomic_load_explicit(&guard_kind, memory_order_relaxed) != 2) {
 		for (unsigned i = 0; i < SLAB_STACKS; i++) {
 			iov[i].iov_base = sl->base + i * sl->stride;
-			iov[i].iov_len = p->page;
+			iov[i].iov_len = p->guard;
 		}
 		if (madvise_batch(iov, SLAB_STACKS, MADV_GUARD_INSTALL) == 0) {
 			atomic_store_explicit(&guard_kind, 1, memory_order_relaxed);
@@ -202,7 +218,7 @@ static int slab_guards(corio__stack_pool *p, struct corio__slab *sl)
 		}
 	}
 	for (unsigned i = 0; i < SLAB_STACKS; i++) {
-		r = install_guard(sl->base + i * sl->stride, p->page);
+		r = install_guard(sl->base + i * sl->stride, p->guard);
 		if (r < 0)
 			return r;
 	}
@@ -237,7 +253,7 @@ static corio__stack *slab_take(corio__stack_pool *p)
 		sl = calloc(1, sizeof(*sl));
 		if (!sl)
 			return NULL;
-		sl->stride = p->size + p->page;
+		sl->stride = p->size + p->guard;
 		sl->len = sl->stride * SLAB_STACKS;
 		sl->base = map_region(sl->len);
 		if (!sl->base) {
@@ -261,7 +277,7 @@ static corio__stack *slab_take(corio__stack_pool *p)
 		slab_populate(p, sl, sl->nused);
 	s = &sl->stacks[sl->nused];
 	s->slab = sl;
-	s->lo = sl->base + sl->nused * sl->stride + p->page;
+	s->lo = sl->base + sl->nused * sl->stride + p->guard;
 	s->hi = s->lo + p->size;
 	sl->nused++;
 	p->nmapped++;
@@ -285,20 +301,20 @@ corio__stack *corio__stack_get(corio__stack_pool *p, size_t size)
 				return NULL;
 		}
 	} else {
-		char *base = map_region(size + p->page);
+		char *base = map_region(size + p->guard);
 		int r;
 
 		if (!base)
 			return NULL;
 		s = calloc(1, sizeof(*s));
-		r = s ? install_guard(base, p->page) : -ENOMEM;
+		r = s ? install_guard(base, p->guard) : -ENOMEM;
 		if (r < 0) {
 			free(s);
-			munmap(base, size + p->page);
+			munmap(base, size + p->guard);
 			errno = -r;
 			return NULL;
 		}
-		s->lo = base + p->page;
+		s->lo = base + p->guard;
 		s->hi = s->lo + size;
 		p->nmapped++;
 		stack_register(s);
@@ -316,7 +332,8 @@ void corio__stack_put(corio__stack_pool *p, corio__stack *s)
 
 	if (!sl) {
 		stack_deregister(s);
-		munmap(s->lo - p->page, (size_t)(s->hi - s->lo) + p->page);
+		unpoison(s->lo, (size_t)(s->hi - s->lo));
+		munmap(s->lo - p->guard, (size_t)(s->hi - s->lo) + p->guard);
 		p->nmapped--;
 		free(s);
 		return;
@@ -356,6 +373,11 @@ void corio__stack_pool_fini(corio__stack_pool *p)
 	p->nfree = 0;
 }
 
+void corio__stack_force_mprotect(void)
+{
+	atomic_store_explicit(&guard_kind, 2, memory_order_relaxed);
+}
+
 int corio__stack_guard_kind(void)
 {
 	return atomic_load_explicit(&guard_kind, memory_order_relaxed);
@@ -367,6 +389,7 @@ int corio__stack_guard_kind(void)
 
 static struct sigaction prev_segv;
 static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t handler_lock = PTHREAD_MUTEX_INITIALIZER;
 static int handler_err;
 static CORIO__TLS void *altstack_mem;
 
@@ -392,8 +415,8 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
 
 	if (t && t->stack) {
 		char *a = si->si_addr;
-		size_t page = l->stacks.page;
-		if (a < t->stack->lo && a >= t->stack->lo - page) {
+		size_t guard = l->stacks.guard;
+		if (a < t->stack->lo && a >= t->stack->lo - guard) {
 			char msg[96];
 			size_t n = 0, k;
 			static const char head[] = "corio: stack overflow in task ";
@@ -432,6 +455,7 @@ static void handler_setup(void)
 {
 	struct sigaction sa;
 
+	handler_err = 0;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_segv;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
@@ -444,9 +468,21 @@ int corio__overflow_handler_install(void)
 {
 	stack_t cur, ss;
 
+	struct sigaction now;
+
 	pthread_once(&handler_once, handler_setup);
 	if (handler_err)
 		return handler_err;
+	/* Someone (a test harness, the application) may have replaced our
+	 * handler since: put it back, chaining to the replacement. */
+	if (sigaction(SIGSEGV, NULL, &now) == 0 &&
+	    (!(now.sa_flags & SA_SIGINFO) || now.sa_sigaction != on_segv)) {
+		pthread_mutex_lock(&handler_lock);
+		handler_setup();
+		pthread_mutex_unlock(&handler_lock);
+		if (handler_err)
+			return handler_err;
+	}
 	/* The fault happens on a full stack: the handler needs its own. */
 	if (sigaltstack(NULL, &cur) == 0 && (cur.ss_flags & SS_DISABLE) && !altstack_mem) {
 		size_t sz = 64 * 1024;
