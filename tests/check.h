@@ -391,4 +391,35 @@ static inline size_t check_capture_end(char *buf, size_t cap)
 	return (size_t)n;
 }
 
+/* ------------------------------------------------------------------------
+ * The FP control words (MXCSR, x87 control word), which travel with each
+ * context.
+ * ------------------------------------------------------------------------ */
+
+static inline unsigned get_mxcsr(void)
+{
+	unsigned v;
+
+	__asm__ volatile("stmxcsr %0" : "=m"(v));
+	return v;
+}
+
+static inline void set_mxcsr(unsigned v)
+{
+	__asm__ volatile("ldmxcsr %0" : : "m"(v));
+}
+
+static inline unsigned short get_fcw(void)
+{
+	unsigned short v;
+
+	__asm__ volatile("fnstcw %0" : "=m"(v));
+	return v;
+}
+
+static inline void set_fcw(unsigned short v)
+{
+	__asm__ volatile("fldcw %0" : : "m"(v));
+}
+
 #endif /* CORIO_TEST_CHECK_H */

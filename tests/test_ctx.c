@@ -280,32 +280,6 @@ static void test_live_values_across_switch(void **state)
  * FP control words travel with the context
  * ------------------------------------------------------------------------ */
 
-static unsigned get_mxcsr(void)
-{
-	unsigned v;
-
-	__asm__ volatile("stmxcsr %0" : "=m"(v));
-	return v;
-}
-
-static void set_mxcsr(unsigned v)
-{
-	__asm__ volatile("ldmxcsr %0" : : "m"(v));
-}
-
-static unsigned short get_fcw(void)
-{
-	unsigned short v;
-
-	__asm__ volatile("fnstcw %0" : "=m"(v));
-	return v;
-}
-
-static void set_fcw(unsigned short v)
-{
-	__asm__ volatile("fldcw %0" : : "m"(v));
-}
-
 static raw rf;
 static unsigned f_mxcsr_seen;
 static unsigned short f_fcw_seen;

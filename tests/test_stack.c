@@ -29,6 +29,11 @@ static int __attribute__((noinline)) runaway(int n)
 	return runaway(n + 1) + pad[0] + pad[sizeof(pad) - 1];
 }
 
+static int short_task_fn(void *arg)
+{
+	return corio_sleep_ms(1);
+}
+
 static int overflow_task(void *arg)
 {
 	return runaway(0);
@@ -233,6 +238,52 @@ static int guard_main(void *arg)
 static void test_guard_kind(void **state)
 {
 	assert_int_equal(check_run(guard_main, NULL), 0);
+}
+
+/*
+ * Kernels before 6.13 lack MADV_GUARD_INSTALL; corio then guards with
+ * mprotect(PROT_NONE). This kernel may well have it, so force the fallback
+ * (in a child: the choice is process-wide) and check that tasks run, the
+ * guard kind says so, and an overflow is still reported by name.
+ */
+static int mprotect_tasks_main(void *arg)
+{
+	corio_task *ts[100];
+	corio_stats st;
+
+	for (int i = 0; i < 100; i++)
+		if (!(ts[i] = corio_spawn(short_task_fn, NULL)))
+			return -errno;
+	if (corio_gather(ts, 100, NULL, 0) != 0)
+		return 3;
+	if (corio_loop_stats(&st) != 0 || st.guard_kind != 2)
+		return 4;
+	return 0;
+}
+
+static int mprotect_tasks_child(void *arg)
+{
+	corio__stack_force_mprotect();
+	return corio_run(mprotect_tasks_main, NULL);
+}
+
+static int mprotect_overflow_child(void *arg)
+{
+	corio__stack_force_mprotect();
+	return overflow_child(arg);
+}
+
+static void test_mprotect_fallback(void **state)
+{
+	struct ovf o = { .name = "fallback" };
+	check_child c;
+	char st[64];
+
+	check_fork(mprotect_tasks_child, NULL, &c);
+	if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
+		fail_msg("tasks under the mprotect fallback: %s; output:\n%s",
+			 check_status_str(c.status, st, sizeof(st)), c.out);
+	expect_overflow_in(mprotect_overflow_child, &o, "fallback");
 }
 
 static int short_task(void *arg)
@@ -503,6 +554,7 @@ int main(int argc, char **argv)
 		CHECK_TEST(test_plain_segv_outside_task),
 		CHECK_TEST(test_plain_segv_inside_task),
 		CHECK_TEST(test_guard_kind),
+		CHECK_TEST(test_mprotect_fallback),
 		CHECK_TEST(test_stacks_reused),
 		CHECK_TEST(test_custom_stacks_unmapped),
 		CHECK_TEST(test_reuse_after_deep_use),

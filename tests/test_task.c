@@ -516,32 +516,6 @@ static void test_stats(void **state)
 #define FCW_RC_MASK   0x0c00u
 #define FCW_RC_ZERO   0x0c00u /* round toward zero */
 
-static unsigned get_mxcsr(void)
-{
-	unsigned v;
-
-	__asm__ volatile("stmxcsr %0" : "=m"(v));
-	return v;
-}
-
-static void set_mxcsr(unsigned v)
-{
-	__asm__ volatile("ldmxcsr %0" : : "m"(v));
-}
-
-static unsigned short get_fcw(void)
-{
-	unsigned short v;
-
-	__asm__ volatile("fnstcw %0" : "=m"(v));
-	return v;
-}
-
-static void set_fcw(unsigned short v)
-{
-	__asm__ volatile("fldcw %0" : : "m"(v));
-}
-
 /* 1.0 / 3.0 rounded by the current SSE mode: to nearest it rounds down,
  * so rounding up gives a different last bit. */
 static double third(void)

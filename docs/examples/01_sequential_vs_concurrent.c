@@ -34,33 +34,7 @@
 #include <string.h>
 #include <time.h>
 
-#ifndef UNIT_MS
-#define UNIT_MS 1000 /* one tutorial second, in milliseconds */
-#endif
-
-static uint64_t unit_ms = UNIT_MS; /* CORIO_EXAMPLE_UNIT_MS overrides it */
-static uint64_t t0;
-
-static void read_unit(void)
-{
-	const char *s = getenv("CORIO_EXAMPLE_UNIT_MS");
-	char *end;
-	unsigned long long v;
-
-	if (!s || !*s)
-		return;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v == 0 || v > 60000)
-		fprintf(stderr, "ignoring CORIO_EXAMPLE_UNIT_MS=%s (want 1..60000)\n", s);
-	else
-		unit_ms = v;
-}
-
-static double elapsed_units(void)
-{
-	return (double)(corio_now_ns() - t0) / 1e6 / (double)unit_ms;
-}
+#include "unit.h"
 
 /* time.strftime('%X'), with milliseconds so that short units show too. */
 static void print_clock(const char *what)
