@@ -152,7 +152,7 @@ bench: all
 	@sh tools/deps.sh --optional $(DEPS_BENCH)
 	@mkdir -p $(BUILD)/bench
 	$(BUILD)/bin/corio-bench $(BENCH) --seconds $(BENCH_SECONDS) \
-	    --json $(BUILD)/bench/results.json --python-dir bench
+	    --json $(BUILD)/bench/results.json --markdown docs/benchmarks.md --python-dir bench
 
 install: lib
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PCDIR)

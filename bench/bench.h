@@ -24,7 +24,7 @@
 #include <stdio.h>
 
 #define BENCH_MAX_SAMPLES 32
-#define BENCH_MAX_EXTRAS  8
+#define BENCH_MAX_EXTRAS  16
 #define BENCH_NOTE_LEN    160
 
 /* Options shared by every family; corio-bench fills them from its CLI. */
@@ -91,9 +91,16 @@ void bench_row_target(struct bench_row *r, int kind, double target);
 void bench_row_extra(struct bench_row *r, const char *key, double value);
 /* Copies the row into the report. */
 void bench_report_add(const struct bench_row *r);
+/* Adds a paragraph to the legend below the table (and in the Markdown
+ * file), once: a family explains what its row names mean. */
+void bench_report_legend(const char *text);
 void bench_report_print(FILE *f);
 /* Writes the rows as a JSON array; path "-" is stdout. 0 or -errno. */
 int  bench_report_json(const char *path);
+/* Writes the table as a Markdown document: a header naming the machine and
+ * the command line `cmdline`, the legend, the table and its notes. 0 or
+ * -errno. */
+int  bench_report_markdown(const char *path, const char *cmdline);
 /* Rows whose corio figure failed or timed out (a baseline that could not
  * run is no failure of corio's). */
 size_t bench_report_corio_failures(void);
@@ -110,6 +117,8 @@ const char *bench_status_name(int status);
  * ------------------------------------------------------------------------ */
 
 uint64_t bench_now_ns(void);
+/* Minor page faults the calling process has taken so far. */
+long     bench_minflt(void);
 double   bench_median(const double *v, int n);
 
 /*

@@ -4,18 +4,26 @@
  * Families add rows as they finish; nothing is printed until the end, so
  * the table is one block a reader can copy. A figure that could not be
  * measured shows its status in the table ("unavailable", "timed out") with
- * the reason as a note below, and is null in the JSON.
+ * the reason as a note below, and is null in the JSON. The Markdown file
+ * holds the same table, under a header saying where and how it was made.
  */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "bench.h"
 
+#define MAX_LEGENDS 8
+
 static struct bench_row *rows;
 static size_t nrows, caprows;
+static const char *legends[MAX_LEGENDS];
+static size_t nlegends;
 
 static void copy_str(char *dst, size_t cap, const char *src)
 {
@@ -62,6 +70,15 @@ void bench_report_add(const struct bench_row *r)
 		caprows = cap;
 	}
 	rows[nrows++] = *r;
+}
+
+void bench_report_legend(const char *text)
+{
+	for (size_t i = 0; i < nlegends; i++)
+		if (strcmp(legends[i], text) == 0)
+			return;
+	if (nlegends < MAX_LEGENDS)
+		legends[nlegends++] = text;
 }
 
 void bench_value_fail(struct bench_value *v, int status, const char *fmt, ...)
@@ -174,6 +191,29 @@ static void fmt_value(char *buf, size_t cap, const struct bench_value *v)
 		snprintf(buf, cap, "%s", bench_status_name(v->status));
 }
 
+/* One row's cells as the table shows them. */
+struct cells {
+	char corio[24], base[24], ratio[24], unit[24], target[24];
+	const char *met;
+};
+
+static void row_cells(const struct bench_row *r, struct cells *c)
+{
+	int met = target_met(r);
+
+	fmt_value(c->corio, sizeof(c->corio), &r->corio);
+	fmt_value(c->base, sizeof(c->base), &r->base);
+	if (have_ratio(r)) {
+		fmt_num(c->ratio, sizeof(c->ratio), ratio(r));
+		strcat(c->ratio, "x");
+	} else {
+		snprintf(c->ratio, sizeof(c->ratio), "-");
+	}
+	target_text(r, c->target, sizeof(c->target), false);
+	snprintf(c->unit, sizeof(c->unit), "%s%s", r->unit, r->higher_is_better ? " ^" : "");
+	c->met = met < 0 ? "-" : met ? "yes" : "NO";
+}
+
 static const struct bench_value *figure(const struct bench_row *r, bool base)
 {
 	return base ? &r->base : &r->corio;
@@ -189,8 +229,8 @@ static bool same_note(const struct bench_row *a, const struct bench_row *b, bool
 
 /* Prints why row i's figure is missing, once for all rows that miss it
  * for the same reason (one unavailable tool would otherwise repeat its
- * note on every row it serves). */
-static void print_note(FILE *f, size_t i, bool base)
+ * note on every row it serves). Each note starts with `lead`. */
+static void print_note(FILE *f, size_t i, bool base, const char *lead)
 {
 	const struct bench_row *r = &rows[i];
 	const struct bench_value *v = figure(r, base);
@@ -205,7 +245,7 @@ static void print_note(FILE *f, size_t i, bool base)
 			return;
 		same++;
 	}
-	fprintf(f, "  %s %s", base ? r->baseline_name : "corio", bench_status_name(v->status));
+	fprintf(f, "%s%s %s", lead, base ? r->baseline_name : "corio", bench_status_name(v->status));
 	if (same > 1)
 		fprintf(f, " (%s and %d more rows)", r->name, same - 1);
 	else
@@ -213,10 +253,54 @@ static void print_note(FILE *f, size_t i, bool base)
 	fprintf(f, ": %s\n", v->note);
 }
 
+static int count_notes(int *nhigher)
+{
+	int n = 0;
+
+	*nhigher = 0;
+	for (size_t i = 0; i < nrows; i++) {
+		n += (rows[i].corio.status != BENCH_OK) + (rows[i].base.status != BENCH_OK);
+		*nhigher += rows[i].higher_is_better;
+	}
+	return n;
+}
+
+static const char *ratio_legend(int nhigher)
+{
+	if (nhigher)
+		return "ratio = corio / baseline. Lower is better, except for rows whose unit is "
+		       "marked ^: there higher is better. Either way the target column says which "
+		       "way it must go.";
+	return "ratio = corio / baseline; lower is better in every row: below 1 corio is ahead.";
+}
+
+/* Prints text wrapped at `width` columns. */
+static void print_wrapped(FILE *f, const char *text, int width)
+{
+	int col = 0;
+
+	while (*text) {
+		int len = (int)strcspn(text, " ");
+
+		if (col > 0 && col + 1 + len > width) {
+			fputc('\n', f);
+			col = 0;
+		} else if (col > 0) {
+			fputc(' ', f);
+			col++;
+		}
+		fprintf(f, "%.*s", len, text);
+		col += len;
+		text += len;
+		text += strspn(text, " ");
+	}
+	fputc('\n', f);
+}
+
 void bench_report_print(FILE *f)
 {
 	int wname = (int)strlen("benchmark"), wbase = (int)strlen("baseline name");
-	int nnotes = 0, nhigher = 0;
+	int nhigher, nnotes = count_notes(&nhigher);
 
 	for (size_t i = 0; i < nrows; i++) {
 		int a = (int)strlen(rows[i].name), b = (int)strlen(rows[i].baseline_name);
@@ -227,37 +311,120 @@ void bench_report_print(FILE *f)
 		"baseline", wbase, "baseline name", "corio/base", "unit", "target", "met");
 	for (size_t i = 0; i < nrows; i++) {
 		const struct bench_row *r = &rows[i];
-		char c[24], b[24], q[24], t[24], u[24];
-		int met = target_met(r);
+		struct cells c;
 
-		fmt_value(c, sizeof(c), &r->corio);
-		fmt_value(b, sizeof(b), &r->base);
-		if (have_ratio(r)) {
-			fmt_num(q, sizeof(q), ratio(r));
-			strcat(q, "x");
-		} else {
-			snprintf(q, sizeof(q), "-");
-		}
-		target_text(r, t, sizeof(t), false);
-		snprintf(u, sizeof(u), "%s%s", r->unit, r->higher_is_better ? " ^" : "");
-		nhigher += r->higher_is_better;
-		fprintf(f, "%-*s  %11s  %11s  %-*s  %10s  %-10s  %-9s  %s\n", wname, r->name, c, b,
-			wbase, r->baseline_name, q, u, t,
-			met < 0 ? "-" : met ? "yes" : "NO");
-		nnotes += (r->corio.status != BENCH_OK) + (r->base.status != BENCH_OK);
+		row_cells(r, &c);
+		fprintf(f, "%-*s  %11s  %11s  %-*s  %10s  %-10s  %-9s  %s\n", wname, r->name, c.corio,
+			c.base, wbase, r->baseline_name, c.ratio, c.unit, c.target, c.met);
 	}
-	if (nhigher)
-		fprintf(f, "ratio = corio / baseline. Lower is better, except for rows whose unit is marked ^:\n"
-			   "there higher is better. Either way the target column says which way it must go.\n");
-	else
-		fprintf(f, "ratio = corio / baseline; lower is better in every row: below 1 corio is ahead.\n");
+	print_wrapped(f, ratio_legend(nhigher), 100);
+	for (size_t i = 0; i < nlegends; i++)
+		print_wrapped(f, legends[i], 100);
 	if (!nnotes)
 		return;
 	fprintf(f, "notes:\n");
 	for (size_t i = 0; i < nrows; i++) {
-		print_note(f, i, false);
-		print_note(f, i, true);
+		print_note(f, i, false, "  ");
+		print_note(f, i, true, "  ");
 	}
+}
+
+/* ------------------------------------------------------------------------
+ * Markdown
+ * ------------------------------------------------------------------------ */
+
+/* The "model name" line of /proc/cpuinfo, or "unknown". */
+static void cpu_model(char *buf, size_t cap)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[512];
+
+	snprintf(buf, cap, "unknown");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *colon = strchr(line, ':');
+		if (strncmp(line, "model name", 10) != 0 || !colon)
+			continue;
+		colon++;
+		colon += strspn(colon, " \t");
+		colon[strcspn(colon, "\n")] = '\0';
+		snprintf(buf, cap, "%s", colon);
+		break;
+	}
+	fclose(f);
+}
+
+/* A table cell: '|' would end it early. */
+static void md_cell(FILE *f, const char *s, bool code)
+{
+	fputs(code ? "| `" : "| ", f);
+	for (; *s; s++) {
+		if (*s == '|')
+			fputs("\\|", f);
+		else
+			fputc(*s, f);
+	}
+	fputs(code ? "` " : " ", f);
+}
+
+int bench_report_markdown(const char *path, const char *cmdline)
+{
+	FILE *f = fopen(path, "w");
+	int nhigher, nnotes = count_notes(&nhigher);
+	char date[64], cpu[256];
+	struct utsname u;
+	time_t now = time(NULL);
+	struct tm tm;
+	int r = 0;
+
+	if (!f)
+		return -errno;
+	if (!localtime_r(&now, &tm) || !strftime(date, sizeof(date), "%Y-%m-%d %H:%M %Z", &tm))
+		snprintf(date, sizeof(date), "unknown");
+	cpu_model(cpu, sizeof(cpu));
+	if (uname(&u) < 0)
+		memset(&u, 0, sizeof(u));
+	fprintf(f, "# corio benchmarks\n\n"
+		   "Written by `corio-bench` (`make bench`); every figure is the median of its "
+		   "samples. Regenerate it rather than editing it.\n\n");
+	fprintf(f, "- date: %s\n", date);
+	fprintf(f, "- machine: %s %s %s\n", u.sysname, u.release, u.machine);
+	fprintf(f, "- CPU: %s\n", cpu);
+	fprintf(f, "- nproc: %ld\n", sysconf(_SC_NPROCESSORS_ONLN));
+	fprintf(f, "- command: `%s`\n\n", cmdline);
+	fprintf(f, "%s\n\n", ratio_legend(nhigher));
+	for (size_t i = 0; i < nlegends; i++)
+		fprintf(f, "%s\n\n", legends[i]);
+	fputs("| benchmark | corio | baseline | baseline name | corio/base | unit | target | met |\n"
+	      "|---|--:|--:|---|--:|---|---|---|\n", f);
+	for (size_t i = 0; i < nrows; i++) {
+		const struct bench_row *row = &rows[i];
+		struct cells c;
+
+		row_cells(row, &c);
+		md_cell(f, row->name, true);
+		md_cell(f, c.corio, false);
+		md_cell(f, c.base, false);
+		md_cell(f, row->baseline_name, false);
+		md_cell(f, c.ratio, false);
+		md_cell(f, c.unit, false);
+		md_cell(f, c.target, false);
+		md_cell(f, c.met, false);
+		fputs("|\n", f);
+	}
+	if (nnotes) {
+		fputs("\nNotes:\n\n", f);
+		for (size_t i = 0; i < nrows; i++) {
+			print_note(f, i, false, "- ");
+			print_note(f, i, true, "- ");
+		}
+	}
+	if (fflush(f) != 0 || ferror(f))
+		r = -errno;
+	if (fclose(f) != 0 && r == 0)
+		r = -errno;
+	return r;
 }
 
 size_t bench_report_corio_failures(void)

@@ -2,11 +2,13 @@
  * corio-bench - corio's benchmark suite: each figure beside its baseline.
  *
  *   corio-bench <family|all>[,family...] [--seconds S] [--reps N] [--json PATH]
- *               [--python-dir DIR] [--python-timeout S] [--quick] [--cpu N]
+ *               [--markdown PATH] [--python-dir DIR] [--python-timeout S]
+ *               [--quick] [--cpu N]
  *
  * Every family measures corio and, in the same run, what a user would pick
  * instead (Boost.Context, pthreads, libuv, Python asyncio), then one table
- * is printed and, with --json, the same rows are written as a JSON array.
+ * is printed; with --json the same rows are written as a JSON array, with
+ * --markdown as a Markdown document (machine, command line, legend, table).
  * `make bench` drives this tool. The families live in bench/; this file
  * is only the command line.
  */
@@ -49,13 +51,16 @@ static void usage(FILE *f)
 		"  --seconds S          timed-loop budget per row of switch/spawn (default 1)\n"
 		"  --reps N             samples per figure, median reported (default 5, max %d)\n"
 		"  --json PATH          also write the rows as a JSON array (\"-\": stdout, table to stderr)\n"
+		"  --markdown PATH      also write the table as Markdown, with machine and command line\n"
 		"  --python-dir DIR     where sleep_asyncio.py lives (default: bench)\n"
 		"  --python-timeout S   seconds before an asyncio run is killed (default 60)\n"
 		"  --quick              skip the slowest baselines (asyncio with a million tasks)\n"
 		"  --cpu N              pin the benchmark (and every child) to CPU N\n"
 		"  --help               this text\n"
 		"\n"
-		"The table's ratio is corio / baseline: below 1, corio is ahead.\n",
+		"The table's ratio is corio / baseline: below 1, corio is ahead. The sleep family's\n"
+		"cold rows time a fresh process's single run; its warm rows a second round in the\n"
+		"same loop, on pooled stacks.\n",
 		BENCH_MAX_SAMPLES);
 }
 
@@ -79,6 +84,30 @@ static bool parse_int(const char *s, int *v)
 		return false;
 	*v = (int)x;
 	return true;
+}
+
+/* The command line as one string, for the Markdown header: arguments a
+ * shell would split or expand are single-quoted. */
+static void join_argv(int argc, char **argv, char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < argc && len < cap; i++) {
+		const char *a = argv[i];
+		bool quote = !*a || a[strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					    "0123456789-_./=,:+@%")];
+
+		len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? " " : "", quote ? "'" : "");
+		for (; *a && len < cap; a++) {
+			if (*a == '\'')
+				len += (size_t)snprintf(buf + len, cap - len, "'\\''");
+			else
+				len += (size_t)snprintf(buf + len, cap - len, "%c", *a);
+		}
+		if (quote && len < cap)
+			len += (size_t)snprintf(buf + len, cap - len, "'");
+	}
 }
 
 /* Marks each family named in the comma-separated list; false on an
@@ -113,6 +142,7 @@ int main(int argc, char **argv)
 		{ "seconds", required_argument, NULL, 's' },
 		{ "reps", required_argument, NULL, 'r' },
 		{ "json", required_argument, NULL, 'j' },
+		{ "markdown", required_argument, NULL, 'm' },
 		{ "python-dir", required_argument, NULL, 'p' },
 		{ "python-timeout", required_argument, NULL, 't' },
 		{ "quick", no_argument, NULL, 'q' },
@@ -122,11 +152,14 @@ int main(int argc, char **argv)
 	};
 	struct bench_opts o = { .seconds = 1, .reps = 5, .python_dir = "bench", .py_timeout = 60 };
 	bool on[NFAMILIES] = { false };
-	const char *json = NULL;
+	const char *json = NULL, *markdown = NULL;
+	char cmdline[1024];
 	bool seconds_set = false;
 	int cpu = -1, opt;
 	uint64_t t0;
 
+	/* Before getopt_long, which moves the operands behind the options. */
+	join_argv(argc, argv, cmdline, sizeof(cmdline));
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
@@ -144,6 +177,9 @@ int main(int argc, char **argv)
 			break;
 		case 'j':
 			json = optarg;
+			break;
+		case 'm':
+			markdown = optarg;
 			break;
 		case 'p':
 			o.python_dir = optarg;
@@ -201,6 +237,13 @@ int main(int argc, char **argv)
 		int r = bench_report_json(json);
 		if (r < 0) {
 			fprintf(stderr, "corio-bench: cannot write %s: %s\n", json, strerror(-r));
+			return 1;
+		}
+	}
+	if (markdown) {
+		int r = bench_report_markdown(markdown, cmdline);
+		if (r < 0) {
+			fprintf(stderr, "corio-bench: cannot write %s: %s\n", markdown, strerror(-r));
 			return 1;
 		}
 	}
