@@ -13,13 +13,6 @@
 #include "internal.h"
 #include "arch/frame_x86_64.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/common_interface_defs.h>
-#endif
-#if defined(__SANITIZE_THREAD__)
-#include <sanitizer/tsan_interface.h>
-#endif
-#include "probes.h"
 
 static_assert(offsetof(corio__ctx, sp) == 0, "the switch stores sp at offset 0");
 static_assert(offsetof(struct corio_task, ctx) == 0, "a task starts with its context");
@@ -64,48 +57,22 @@ void corio__reap_dying(corio__loop *l)
 #endif
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-static inline void asan_target(corio__loop *l, corio_task *to, const void **bottom, size_t *size)
-{
-	if (to) {
-		*bottom = to->stack->lo;
-		*size = (size_t)(to->stack->hi - to->stack->lo);
-	} else {
-		*bottom = l->asan_main_bottom;
-		*size = l->asan_main_size;
-	}
-}
-#endif
-
 _Noreturn void corio__switch_exit(corio__loop *l, corio_task *dead, corio_task *to)
 {
 	corio__ctx scratch;
-	const corio__ctx *tc = to ? &to->ctx : &l->sched;
+	uint64_t id = dead->id;
 
 	/* The stack we are running on is released by whoever runs next. */
 	l->dying_stack = dead->stack;
 	dead->stack = NULL;
-	l->current = to;
-	if (to)
-		to->state = CORIO__T_RUNNING;
-	l->st.switches++;
-	CORIO__PROBE2(switch, dead->id, to ? to->id : 0);
 #if defined(__SANITIZE_THREAD__)
 	l->dying_fiber = dead->tsan_fiber;
 	dead->tsan_fiber = NULL;
 #endif
 	/* `dead` may be freed from here on: it is not touched again. */
 	corio__task_free_if_released(l, dead);
-#if defined(__SANITIZE_ADDRESS__)
-	const void *bottom;
-	size_t size;
-	asan_target(l, to, &bottom, &size);
-	__sanitizer_start_switch_fiber(NULL, bottom, size); /* NULL: this fiber ends */
-#endif
-#if defined(__SANITIZE_THREAD__)
-	__tsan_switch_to_fiber(to ? to->tsan_fiber : l->tsan_main_fiber, 0);
-#endif
-	corio__ctx_switch(&scratch, tc);
+	/* No fake-stack slot for ASan: this fiber ends. */
+	corio__ctx_switch(&scratch, corio__switch_begin(l, id, NULL, to));
 	__builtin_unreachable();
 }
 
@@ -120,6 +87,5 @@ void corio__task_entry(void *arg)
 #endif
 	if (l->dying_stack)
 		corio__reap_dying(l);
-	t->started = 1;
 	corio__task_finish(l, t, t->fn(t->arg));
 }

@@ -66,10 +66,7 @@ CORIO__API int corio_gather(corio_task **ts, size_t n, int *results, unsigned fl
 		t->gather = &g;
 	}
 	g.w.kind = CORIO__W_PLAIN;
-	g.ts = ts;
-	g.n = n;
 	g.results = results;
-	g.flags = flags;
 	g.all = flags & CORIO_GATHER_ALL;
 	for (size_t i = 0; i < n; i++) {
 		corio_task *t = ts[i];

@@ -168,7 +168,6 @@ struct corio_task {
 	uint8_t         state;
 	uint8_t         cancelled;    /* sticky: every blocking call fails */
 	uint8_t         released;     /* the handle was consumed (detach/join/gather) */
-	uint8_t         started;
 	int             result;
 	int           (*fn)(void *);
 	void           *arg;
@@ -181,7 +180,6 @@ struct corio_task {
 	size_t          gather_idx;
 	corio_task     *prev_alive, *next_alive; /* the loop's alive list */
 	uint64_t        id;
-	uint64_t        switched_in;  /* ns, for debug */
 #if defined(__SANITIZE_ADDRESS__)
 	void           *asan_fake;
 #endif
@@ -193,11 +191,8 @@ struct corio_task {
 
 struct corio__gather {
 	corio__wait  w;
-	corio_task **ts;
-	size_t       n;
 	size_t       remaining;
 	int         *results;
-	unsigned     flags;
 	int          first_err;
 	bool         settled;      /* the gather's own logic woke the waiter */
 	bool         all;          /* wait for every task (CORIO_GATHER_ALL or draining) */
@@ -212,11 +207,9 @@ typedef struct corio__task_chunk corio__task_chunk;
 struct corio__loop {
 	struct io_uring   ring;
 	unsigned          ring_flags;
-	unsigned          ring_features;
 	corio__ctx        sched;        /* the thread's own stack: the loop turn */
 	corio_task       *current;
 	corio_task       *ready_head, *ready_tail;
-	size_t            nready;
 	unsigned          budget;       /* handoffs left before the loop must poll */
 	unsigned          batch;
 	corio_task       *alive;        /* every task not yet ended */
@@ -305,7 +298,6 @@ static inline void corio__ready_push(corio__loop *l, corio_task *t)
 	else
 		l->ready_head = t;
 	l->ready_tail = t;
-	l->nready++;
 }
 
 /* The next task to run this turn, or NULL: back to the loop. */
@@ -319,7 +311,6 @@ static inline corio_task *corio__pick_next(corio__loop *l)
 	l->ready_head = t->next_ready;
 	if (!l->ready_head)
 		l->ready_tail = NULL;
-	l->nready--;
 	return t;
 }
 
@@ -327,29 +318,46 @@ static inline corio_task *corio__pick_next(corio__loop *l)
 void corio__reap_dying(corio__loop *l);
 
 /*
- * Switches from the running context to task `to`, or to the loop's own
- * context when `to` is NULL; `from` NULL means the loop is switching.
- * Announces the switch to the sanitizers that track stacks.
+ * What every switch does before the registers move: record who runs, count,
+ * fire the probe, and tell the sanitizers which stack becomes live. `fake`
+ * is where ASan keeps the leaving context's fake stack, NULL when that
+ * context ends for good. Returns the context to load: `to`'s, or the loop's
+ * own when `to` is NULL.
  */
-static inline void corio__switch(corio__loop *l, corio_task *from, corio_task *to)
+static inline const corio__ctx *corio__switch_begin(corio__loop *l, uint64_t from_id,
+						    void **fake, corio_task *to)
 {
-	corio__ctx *fc = from ? &from->ctx : &l->sched;
-	const corio__ctx *tc = to ? &to->ctx : &l->sched;
-
 	l->current = to;
 	if (to)
 		to->state = CORIO__T_RUNNING;
 	l->st.switches++;
-	CORIO__PROBE2(switch, from ? from->id : 0, to ? to->id : 0);
+	CORIO__PROBE2(switch, from_id, to ? to->id : 0);
 #if defined(__SANITIZE_ADDRESS__)
-	void **fake = from ? &from->asan_fake : &l->asan_main_fake;
 	__sanitizer_start_switch_fiber(fake, to ? (const void *)to->stack->lo : l->asan_main_bottom,
 				       to ? (size_t)(to->stack->hi - to->stack->lo) : l->asan_main_size);
+#else
+	(void)fake;
 #endif
 #if defined(__SANITIZE_THREAD__)
 	__tsan_switch_to_fiber(to ? to->tsan_fiber : l->tsan_main_fiber, 0);
 #endif
-	corio__ctx_switch(fc, tc);
+	return to ? &to->ctx : &l->sched;
+}
+
+/*
+ * Switches from the running context to task `to`, or to the loop's own
+ * context when `to` is NULL; `from` NULL means the loop is switching.
+ */
+static inline void corio__switch(corio__loop *l, corio_task *from, corio_task *to)
+{
+	corio__ctx *fc = from ? &from->ctx : &l->sched;
+#if defined(__SANITIZE_ADDRESS__)
+	void **fake = from ? &from->asan_fake : &l->asan_main_fake;
+#else
+	void **fake = NULL;
+#endif
+
+	corio__ctx_switch(fc, corio__switch_begin(l, from ? from->id : 0, fake, to));
 #if defined(__SANITIZE_ADDRESS__)
 	__sanitizer_finish_switch_fiber(*fake, NULL, NULL);
 #endif

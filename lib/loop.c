@@ -25,11 +25,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "probes.h"
 
-#if defined(__SANITIZE_THREAD__)
-#include <sanitizer/tsan_interface.h>
-#endif
 
 CORIO__TLS corio__loop *corio__tls_loop;
 
@@ -113,7 +109,6 @@ static int ring_setup(corio__loop *l, const corio_config *cfg)
 		}
 		if (r == 0) {
 			l->ring_flags = p.flags;
-			l->ring_features = p.features;
 			break;
 		}
 		if (r != -EINVAL)

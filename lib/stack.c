@@ -183,9 +183,10 @@ static void slab_unmap(corio__stack_pool *p, struct corio__slab *sl)
 }
 
 /*
- * Applies `advice` to `n` page-sized ranges with one process_madvise call on
- * our own process (Linux 6.13+ accepts any advice there; PIDFD_SELF_THREAD
- * needs 6.15). Returns 0, or -errno when the batch call is not available.
+ * Applies `advice` to `n` ranges with one process_madvise call on our own
+ * process (Linux 6.13+ accepts any advice there; PIDFD_SELF_THREAD needs
+ * 6.15). Returns 0 when every range was advised, -EAGAIN when the call
+ * stopped part-way, or -errno when the batch call is not available.
  */
 static int madvise_batch(struct iovec *iov, size_t n, int advice)
 {
@@ -195,8 +196,14 @@ static int madvise_batch(struct iovec *iov, size_t n, int advice)
 	if (atomic_load_explicit(&unavailable, memory_order_relaxed))
 		return -ENOSYS;
 	r = syscall(SYS_process_madvise, CORIO__PIDFD_SELF, iov, n, advice, 0u);
-	if (r >= 0)
-		return 0;
+	if (r >= 0) {
+		size_t want = 0;
+		for (size_t i = 0; i < n; i++)
+			want += iov[i].iov_len;
+		/* It may stop part-way; the caller then redoes the batch range by
+		 * range (advising a range twice is harmless). */
+		return (size_t)r == want ? 0 : -EAGAIN;
+	}
 	if (errno == EBADF || errno == ENOSYS || errno == EINVAL || errno == EPERM)
 		atomic_store_explicit(&unavailable, 1, memory_order_relaxed);
 	return -errno;

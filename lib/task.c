@@ -17,11 +17,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "probes.h"
 
-#if defined(__SANITIZE_THREAD__)
-#include <sanitizer/tsan_interface.h>
-#endif
 
 #define CHUNK_TASKS 256
 
@@ -169,7 +165,6 @@ corio_task *corio__spawn(corio__loop *l, int (*fn)(void *), void *arg, const cor
 	t->magic = CORIO__TASK_MAGIC;
 	t->cancelled = 0;
 	t->released = 0;
-	t->started = 0;
 	t->result = 0;
 	t->fn = fn;
 	t->arg = arg;
@@ -340,26 +335,10 @@ CORIO__API int corio_cancel(corio_task *t)
 CORIO__API void corio_yield(void)
 {
 	corio__loop *l = corio__tls_loop;
-	corio_task *self, *next;
+	corio_task *self;
 
 	if (!l || !(self = l->current))
 		return;
-	next = l->ready_head;
-	if (CORIO__LIKELY(next && l->budget)) {
-		/* The common case, fused: the head of the queue runs next and
-		 * we go to the tail. nready does not change. */
-		l->budget--;
-		l->ready_head = next->next_ready;
-		self->state = CORIO__T_READY;
-		self->next_ready = NULL;
-		if (l->ready_head)
-			l->ready_tail->next_ready = self;
-		else
-			l->ready_head = self;
-		l->ready_tail = self;
-		corio__switch(l, self, next);
-		return;
-	}
 	corio__ready_push(l, self);
 	corio__suspend(l);
 }
