@@ -36,6 +36,8 @@ COMMON  := -std=gnu11 -fno-omit-frame-pointer -D_GNU_SOURCE -Iinclude $(SANFLAGS
 LIBFLAGS = $(CFLAGS) $(WARN) $(COMMON) -Ilib -fvisibility=hidden
 APPFLAGS = $(CFLAGS) $(WARN) $(COMMON)
 LDLIBS_CORE := -luring -lpthread
+# Programs export their symbols so that task dumps (dladdr) can name them.
+LDAPP    := -rdynamic
 
 # Debian packages: what `make` needs, and what only `make bench` wants.
 DEPS_CORE  := gcc make pkg-config liburing-dev libjemalloc-dev libcmocka-dev \
@@ -113,16 +115,16 @@ $(BUILD)/corio.pc: corio.pc.in Makefile
 tools: $(TOOL_BIN)
 $(BUILD)/bin/corio-bench: tools/corio-bench.c $(BENCH_SRC) $(BENCH_HDR) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(APPFLAGS) -Ilib -Ibench -o $@ tools/corio-bench.c $(BENCH_SRC) $(STATIC) \
+	$(CC) $(APPFLAGS) $(LDAPP) -Ilib -Ibench -o $@ tools/corio-bench.c $(BENCH_SRC) $(STATIC) \
 	    -lboost_context -luv -ljemalloc $(LDLIBS_CORE) -lm
 $(BUILD)/bin/%: tools/%.c $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(APPFLAGS) -o $@ $< $(STATIC) -ljemalloc $(LDLIBS_CORE) -lm
+	$(CC) $(APPFLAGS) $(LDAPP) -o $@ $< $(STATIC) -ljemalloc $(LDLIBS_CORE) -lm
 
 tests: $(TEST_BIN) $(BUILD)/tests/run.sh
 $(BUILD)/tests/%: tests/%.c $(TEST_HDR) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(APPFLAGS) -Ilib -Wno-unused-parameter -o $@ $< $(STATIC) -lcmocka $(LDLIBS_CORE)
+	$(CC) $(APPFLAGS) $(LDAPP) -Ilib -Wno-unused-parameter -o $@ $< $(STATIC) -lcmocka $(LDLIBS_CORE)
 $(BUILD)/tests/run.sh: tests/run.sh
 	@mkdir -p $(dir $@)
 	cp $< $@
@@ -144,7 +146,7 @@ examples: $(EX_BIN)
 	    CORIO_EXAMPLE_UNIT_MS=$(CORIO_EXAMPLE_UNIT_MS) $$e || exit 1; done
 $(BUILD)/examples/%: docs/examples/%.c $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(APPFLAGS) -o $@ $< $(STATIC) $(LDLIBS_CORE)
+	$(CC) $(APPFLAGS) $(LDAPP) -o $@ $< $(STATIC) $(LDLIBS_CORE)
 
 BENCH ?= all
 BENCH_SECONDS ?= 1

@@ -6,9 +6,9 @@
  * return a pointer return NULL and set errno instead.
  *
  * Every "blocking" call below suspends only the calling task, never the
- * thread, and can fail with -ECANCELED (the task was cancelled) and, once
- * deadline scopes exist, -ETIMEDOUT. Called outside a running loop, a
- * blocking call fails with -EPERM.
+ * thread, and can fail with -ECANCELED (the task was cancelled, outside a
+ * shield scope) and -ETIMEDOUT (a deadline scope of the task passed). Called
+ * outside a running loop, a blocking call fails with -EPERM.
  */
 #ifndef CORIO_H
 #define CORIO_H
@@ -53,7 +53,7 @@ typedef struct corio_procpool corio_procpool;
  *
  * corio_run_config() is the same with explicit settings. A zeroed
  * corio_config means "all defaults"; the environment variable CORIO_DEBUG=1
- * also turns debug checks on.
+ * also turns debug mode on (see "Debugging" below).
  * ------------------------------------------------------------------------ */
 
 /* corio_config.flags */
@@ -61,7 +61,7 @@ typedef struct corio_procpool corio_procpool;
 #define CORIO_CFG_NO_COOP_TASKRUN  (1u << 1) /* do not use COOP_TASKRUN */
 #define CORIO_CFG_NO_REGISTER_FD   (1u << 2) /* do not register the ring fd */
 #define CORIO_CFG_QUIET            (1u << 3) /* no diagnostic line on setup failure */
-#define CORIO_CFG_DEBUG            (1u << 4) /* debug checks, as CORIO_DEBUG=1 */
+#define CORIO_CFG_DEBUG            (1u << 4) /* debug mode, as CORIO_DEBUG=1 */
 
 typedef struct corio_config {
 	size_t   stack_size;   /* default task stack, bytes; 0 = 64 KiB */
@@ -69,6 +69,9 @@ typedef struct corio_config {
 	unsigned cq_entries;   /* completion queue size; 0 = 4 * sq_entries */
 	unsigned batch;        /* tasks run per loop turn before I/O is polled; 0 = 128 */
 	unsigned flags;        /* CORIO_CFG_* */
+	unsigned slow_task_ms; /* debug mode: report a task that runs this long
+	                          without suspending; 0 = CORIO_SLOW_TASK_MS from
+	                          the environment, else 100 */
 } corio_config;
 
 /*
@@ -113,7 +116,8 @@ int corio_loop_stats(corio_stats *st);
  * A task is a function int fn(void *arg) running on its own stack. It is
  * started by corio_spawn (asyncio.create_task): queued FIFO, it first runs
  * when the spawning task next suspends. The handle returned must be consumed
- * exactly once, by corio_join, corio_detach, corio_gather or corio_wait_for.
+ * exactly once, by corio_join, corio_detach, corio_gather or corio_wait_for
+ * (tasks of a group are the group's: see corio_group_spawn).
  *
  * A task "raises" by returning a negative -errno. Calling a task's function
  * directly (not spawned) is the equivalent of "await f()".
@@ -139,7 +143,7 @@ corio_task *corio_spawn_ex(int (*fn)(void *), void *arg, const corio_spawn_attr 
  *   -EINVAL   t is NULL or not a live handle (already joined or detached)
  *   -EXDEV    t belongs to another loop
  *   -EDEADLK  t is the calling task
- *   -EBUSY    another task is already waiting for t
+ *   -EBUSY    another task is already waiting for t, or t belongs to a group
  *   -EPERM    called outside a loop (t is left alone)
  *   -ECANCELED the caller was cancelled: t is cancelled too (as asyncio does),
  *             the caller waits until t has ended, and the handle is released
@@ -188,14 +192,235 @@ uint64_t    corio_task_id(const corio_task *t);
  *
  * results may be NULL; otherwise it has n slots, filled in task order.
  * Errors: -EINVAL (ts NULL with n > 0, a NULL or released handle: nothing is
- * consumed then), -EXDEV, -EDEADLK (the caller is among ts), -EPERM outside a
- * loop, -ECANCELED (the caller was cancelled: every unfinished task is
+ * consumed then), -EXDEV, -EDEADLK (the caller is among ts), -EBUSY (a task
+ * is waited on or belongs to a group), -EPERM outside a loop, -ECANCELED (the caller was cancelled: every unfinished task is
  * cancelled and gather returns once all have ended).
  * ------------------------------------------------------------------------ */
 
 #define CORIO_GATHER_ALL (1u << 0)
 
 int corio_gather(corio_task **ts, size_t n, int *results, unsigned flags);
+
+/* ------------------------------------------------------------------------
+ * Task groups (asyncio.TaskGroup)
+ *
+ * A group owns the tasks spawned into it: their handles stay valid (for
+ * corio_cancel, corio_task_name, the result listings below) until
+ * corio_group_free, and must not be joined, detached or gathered (-EBUSY).
+ *
+ * Fail fast: the first task of the group to return a negative value other
+ * than -ECANCELED makes the group cancel every other task of it at once, and
+ * that value becomes the group's error. (-ECANCELED is not a failure: a
+ * task that was cancelled and says so does not abort its siblings, as
+ * CancelledError does not in asyncio.) While a group is failing, spawning
+ * into it fails with ECANCELED.
+ *
+ * A group may be used again after corio_group_wait returned 0. Groups nest:
+ * a task of one group may make, fill and wait on another.
+ * ------------------------------------------------------------------------ */
+
+/* NULL with errno ENOMEM. A group can be made before corio_run; it binds to
+ * the loop of its first task. */
+corio_group *corio_group_new(void);
+
+/* Spawns fn(arg) into g and returns its task (owned by g), or NULL with
+ * errno: EINVAL g or fn NULL, EPERM outside a loop, EXDEV g has tasks on
+ * another loop, ECANCELED g is failing, ENOMEM. */
+corio_task  *corio_group_spawn(corio_group *g, int (*fn)(void *), void *arg);
+corio_task  *corio_group_spawn_ex(corio_group *g, int (*fn)(void *), void *arg,
+				  const corio_spawn_attr *attr);
+
+/*
+ * Waits until every task of g has ended. Returns 0 when none failed, else
+ * the first failure. If the waiter is cancelled or its deadline passes, it
+ * cancels every task of g, waits until all have ended, and returns the
+ * group's first failure if there was one, else -ECANCELED or -ETIMEDOUT.
+ *   -EINVAL  g is NULL   -EPERM outside a task   -EXDEV another loop's group
+ *   -EBUSY   another task already waits on g
+ *   -EDEADLK the caller is itself a task of g
+ */
+int          corio_group_wait(corio_group *g);
+
+/* Cancels every task of g that has not ended (does not wait). 0, or
+ * -EINVAL / -EXDEV / -EPERM. The tasks' -ECANCELED results are not
+ * failures. */
+int          corio_group_cancel(corio_group *g);
+
+/* One task of a group and how it ended. */
+typedef struct corio_task_result {
+	corio_task *task;   /* valid until corio_group_free */
+	int         result; /* fn's result; -EINPROGRESS while it runs */
+} corio_task_result;
+
+/* The ExceptionGroup. corio_group_results lists every task of g in spawn
+ * order; corio_group_errors lists the failures (result < 0, except
+ * -ECANCELED) in the order they happened, so errors[0] is what
+ * corio_group_wait returned. Both fill at most cap entries of out (out may
+ * be NULL when cap is 0) and return the total count. */
+size_t       corio_group_results(corio_group *g, corio_task_result *out, size_t cap);
+size_t       corio_group_errors(corio_group *g, corio_task_result *out, size_t cap);
+
+/* Frees g and every ended task of it. Tasks still running are cancelled and
+ * left to end on their own (debug mode reports them). If a task waits on g
+ * in corio_group_wait, nothing is freed and errno is set to EBUSY. NULL is a
+ * no-op. */
+void         corio_group_free(corio_group *g);
+
+/* ------------------------------------------------------------------------
+ * Timeouts and shields (asyncio.wait_for, asyncio.timeout, asyncio.shield)
+ *
+ * A deadline scope covers the calling task from push to pop: every blocking
+ * call made inside it returns -ETIMEDOUT once the deadline has passed (an
+ * I/O operation in flight is cancelled first and the call returns after its
+ * completion arrived). Scopes nest; the nearest deadline wins, so an inner
+ * scope can shorten but never extend an outer one.
+ *
+ *     corio_deadline_push(50);
+ *     r = fetch(...);              // any number of blocking calls
+ *     if (corio_deadline_pop() == -ETIMEDOUT) ... // this scope expired
+ *
+ * A shield scope defers cancellation: inside it, blocking calls ignore
+ * corio_cancel (and the deadlines of the scopes outside the shield), so
+ * cleanup I/O can run after a cancel. Deadlines pushed inside the shield
+ * still apply: shield, then push a deadline, to bound the cleanup. After
+ * the shield is popped the pending cancellation takes effect again.
+ *
+ * Scopes are strictly nested, per task; pop the kind you pushed. Scopes a
+ * task leaves pushed when it ends are dropped (debug mode reports them).
+ * ------------------------------------------------------------------------ */
+
+/* t's result if it ends within ms milliseconds; otherwise cancels t, waits
+ * until it has ended and returns -ETIMEDOUT. Consumes t in every case except
+ * -EINVAL/-EXDEV/-EBUSY/-EDEADLK/-EPERM (the corio_join errors). If the
+ * caller is cancelled meanwhile, t is cancelled too and -ECANCELED returned
+ * once t has ended. */
+int corio_wait_for(corio_task *t, uint64_t ms);
+
+/* Push a deadline ms milliseconds from now, or at the absolute time
+ * deadline_ns of corio_now_ns(). 0, -EPERM outside a task, -ENOMEM. */
+int corio_deadline_push(uint64_t ms);
+int corio_deadline_push_at(uint64_t deadline_ns);
+/* Pops the innermost scope, which must be a deadline scope (-EINVAL
+ * otherwise, nothing popped). Returns -ETIMEDOUT when that scope's own
+ * deadline has passed, else 0. */
+int corio_deadline_pop(void);
+
+/* 0, -EPERM outside a task, -ENOMEM. */
+int corio_shield_push(void);
+/* Pops the innermost scope, which must be a shield (-EINVAL otherwise).
+ * Returns -ECANCELED when the task was cancelled (now or while shielded and
+ * no shield remains), else 0. */
+int corio_shield_pop(void);
+
+/* ------------------------------------------------------------------------
+ * Synchronization within one loop (asyncio.Event, Lock, Semaphore,
+ * Condition, Queue)
+ *
+ * The objects may be made before corio_run; while tasks wait on one, it
+ * belongs to their loop (other loops get -EXDEV). Waiters are served in
+ * FIFO order. Every blocking call below fails with -ECANCELED after the
+ * caller was cancelled (outside a shield) and -ETIMEDOUT after its deadline
+ * passed, without taking anything: a cancelled corio_queue_get loses no
+ * item, a cancelled corio_mutex_lock holds no lock. Blocking calls return
+ * -EPERM outside a task, -EINVAL for NULL.
+ *
+ * Freeing an object that tasks wait on (or a mutex that is held) is refused:
+ * nothing is freed and errno is set to EBUSY. NULL is a no-op.
+ * ------------------------------------------------------------------------ */
+
+/* Event: a flag tasks can wait for. new: NULL with errno ENOMEM. */
+corio_event *corio_event_new(void);
+/* Returns 0 once the event is set (at once if it is). */
+int  corio_event_wait(corio_event *e);
+/* Sets the flag and wakes every waiter. */
+void corio_event_set(corio_event *e);
+void corio_event_clear(corio_event *e);
+/* 1 if set, 0 if not, -EINVAL for NULL. */
+int  corio_event_is_set(const corio_event *e);
+void corio_event_free(corio_event *e);
+
+/* Mutex: not recursive; unlock hands it straight to the longest waiter. */
+corio_mutex *corio_mutex_new(void);
+/* 0 when held; -EDEADLK if the caller holds it already. */
+int  corio_mutex_lock(corio_mutex *m);
+/* Never blocks: 0, or -EBUSY when another task holds it. */
+int  corio_mutex_trylock(corio_mutex *m);
+/* 0, or -EPERM when the caller does not hold m. */
+int  corio_mutex_unlock(corio_mutex *m);
+void corio_mutex_free(corio_mutex *m);
+
+/* Semaphore with n units, bounded by n (asyncio.BoundedSemaphore). */
+corio_sem *corio_sem_new(unsigned n);
+int  corio_sem_acquire(corio_sem *s);
+/* Never blocks: 0, or -EAGAIN when no unit is free. */
+int  corio_sem_try_acquire(corio_sem *s);
+/* Gives a unit back (to the longest waiter if any). Releasing more than
+ * were acquired is refused: errno is set to EOVERFLOW. */
+void corio_sem_release(corio_sem *s);
+/* Free units now, or -EINVAL. */
+int  corio_sem_value(const corio_sem *s);
+void corio_sem_free(corio_sem *s);
+
+/* Condition variable, used with a corio_mutex the caller holds. */
+corio_cond *corio_cond_new(void);
+/* Unlocks m, waits for a signal, locks m again. m is held again when it
+ * returns, whatever it returns (re-locking ignores cancellation, as
+ * asyncio's Condition.wait does): 0 when signalled, -ECANCELED,
+ * -ETIMEDOUT, -EPERM when the caller does not hold m. Wakeups can be
+ * spurious from the caller's point of view: wait in a loop on the
+ * predicate. */
+int  corio_cond_wait(corio_cond *c, corio_mutex *m);
+/* Wake the longest waiter / every waiter. */
+void corio_cond_signal(corio_cond *c);
+void corio_cond_broadcast(corio_cond *c);
+void corio_cond_free(corio_cond *c);
+
+/* FIFO queue of pointers. capacity 0 means unbounded. */
+corio_queue *corio_queue_new(size_t capacity);
+/* Blocks while the queue is full. 0, -ENOMEM (unbounded queue). */
+int    corio_queue_put(corio_queue *q, void *item);
+/* Blocks while the queue is empty; *item gets the oldest item. */
+int    corio_queue_get(corio_queue *q, void **item);
+/* Never block, need no task: -EAGAIN when full / empty (QueueFull,
+ * QueueEmpty), -EINVAL for NULL. */
+int    corio_queue_try_put(corio_queue *q, void *item);
+int    corio_queue_try_get(corio_queue *q, void **item);
+/* Items in the queue now (0 for NULL). */
+size_t corio_queue_size(const corio_queue *q);
+/* The items still queued are the caller's: drain them first. */
+void   corio_queue_free(corio_queue *q);
+
+/* ------------------------------------------------------------------------
+ * Debugging
+ *
+ * In every mode, a task that ended with an error (other than -ECANCELED)
+ * nobody could observe (detached, or never joined before the loop closed)
+ * is reported on stderr:
+ *     corio: task 'fetch' failed with -EIO (Input/output error) and was never joined
+ *
+ * Debug mode (CORIO_DEBUG=1, or CORIO_CFG_DEBUG) adds, on stderr:
+ *   - slow tasks: a task that ran more than slow_task_ms (100) without
+ *     suspending, with its name and time, e.g. a blocking call in a task;
+ *   - the tasks still alive when main returned, before they are cancelled;
+ *   - at loop close: handles never consumed, groups and sync objects never
+ *     freed, scopes left pushed;
+ *   - tasks that used more than 3/4 of their stack (the stack high-water
+ *     mark, also readable with corio_task_stack_peak);
+ *   - the task dump below on SIGQUIT (unless the program handles SIGQUIT).
+ * Off, it costs one predictable branch per switch.
+ * ------------------------------------------------------------------------ */
+
+/* Writes every task of the calling thread's loop to fd: id, name, state,
+ * what it waits on, and the backtrace of its stack (symbolized with
+ * dladdr; link with -rdynamic to see static symbols). 0, -EPERM outside a
+ * loop, or a write error. tools/corio-gdb.py does the same from gdb, for a
+ * live process or a core file. */
+int    corio_dump_tasks(int fd);
+
+/* Bytes of its stack t has touched (its high-water mark): measured in debug
+ * mode, where every task starts on a clean stack; 0 otherwise or for a bad
+ * handle. For an ended task, the figure at its end. */
+size_t corio_task_stack_peak(const corio_task *t);
 
 #ifdef __cplusplus
 }

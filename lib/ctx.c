@@ -62,6 +62,8 @@ _Noreturn void corio__switch_exit(corio__loop *l, corio_task *dead, corio_task *
 	corio__ctx scratch;
 	uint64_t id = dead->id;
 
+	if (CORIO__UNLIKELY(l->debug))
+		corio__debug_switch(l, dead, to);
 	/* The stack we are running on is released by whoever runs next. */
 	l->dying_stack = dead->stack;
 	dead->stack = NULL;

@@ -2,7 +2,7 @@
  * gather.c - corio_gather, asyncio.gather over spawned tasks.
  *
  * The gatherer waits on one record; every child points back at it
- * (t->gather, t->gather_idx) and reports its end through
+ * (t->gather, t->slot) and reports its end through
  * corio__gather_child_done. Nothing is allocated: the record lives on the
  * gatherer's stack, and the gatherer never returns while a child still
  * points at it (children left running are unlinked and detached first).
@@ -17,7 +17,7 @@ void corio__gather_child_done(corio__loop *l, corio_task *t)
 
 	g->remaining--;
 	if (g->results)
-		g->results[t->gather_idx] = t->result;
+		g->results[t->slot] = t->result;
 	if (!g->all && t->result < 0 && !g->first_err) {
 		g->first_err = t->result;
 		g->settled = true;
@@ -55,8 +55,8 @@ CORIO__API int corio_gather(corio_task **ts, size_t n, int *results, unsigned fl
 			e = -EDEADLK;
 		else if (e == 0 && t->gather == &g)
 			e = -EINVAL; /* the same handle twice */
-		else if (e == 0 && (t->joiner || t->gather))
-			e = -EBUSY;
+		else if (e == 0 && (t->joiner || t->gather || t->group))
+			e = -EBUSY; /* someone waits on it, or a group owns it */
 		if (e < 0) {
 			unlink_prefix(ts, i);
 			if (l->debug)
@@ -66,11 +66,12 @@ CORIO__API int corio_gather(corio_task **ts, size_t n, int *results, unsigned fl
 		t->gather = &g;
 	}
 	g.w.kind = CORIO__W_PLAIN;
+	g.w.what = CORIO__WHY_GATHER;
 	g.results = results;
 	g.all = flags & CORIO_GATHER_ALL;
 	for (size_t i = 0; i < n; i++) {
 		corio_task *t = ts[i];
-		t->gather_idx = i;
+		t->slot = i;
 		if (t->state == CORIO__T_DONE) {
 			if (results)
 				results[i] = t->result;
@@ -83,25 +84,28 @@ CORIO__API int corio_gather(corio_task **ts, size_t n, int *results, unsigned fl
 		}
 	}
 	if (g.remaining && !g.first_err) {
-		if (self->cancelled)
-			r = -ECANCELED;
-		else
+		r = corio__may_block(self);
+		if (r == 0)
 			r = corio__block(l, &g.w, 0);
 		if (!g.settled) {
 			/* Cancelled: cancel the children and wait for all of
 			 * them, shielded, before their records can go away. */
 			g.all = true;
 			for (size_t i = 0; i < n; i++)
-				if (ts[i]->state != CORIO__T_DONE)
-					corio_cancel(ts[i]);
+				if (ts[i]->state != CORIO__T_DONE && !ts[i]->cancelled)
+					corio__cancel_task(l, ts[i]);
 			if (g.remaining) {
-				g.w.shielded = 1;
+				g.w.drain = 1;
+				g.w.what = CORIO__WHY_DRAIN;
 				(void)corio__block(l, &g.w, 0);
 			}
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		ts[i]->gather = NULL;
+		/* Results went to results[], or the task runs on detached as
+		 * asyncio's gather leaves it: either way nobody is owed a report. */
+		ts[i]->observed = 1;
 		corio__task_release(l, ts[i]);
 	}
 	if (r < 0)

@@ -128,13 +128,23 @@ enum corio__wait_kind {
 	CORIO__W_OP    = 1, /* an io_uring op; ends only with its CQE */
 };
 
+/* What a task waits on, for the task dump. */
+enum corio__wait_what {
+	CORIO__WHY_SLEEP = 0, CORIO__WHY_JOIN, CORIO__WHY_GATHER, CORIO__WHY_GROUP,
+	CORIO__WHY_EVENT, CORIO__WHY_MUTEX, CORIO__WHY_SEM, CORIO__WHY_COND,
+	CORIO__WHY_QUEUE_PUT, CORIO__WHY_QUEUE_GET, CORIO__WHY_DRAIN, CORIO__WHY_OP,
+	CORIO__WHY_COUNT
+};
+
 typedef struct corio__wait corio__wait;
 struct corio__wait {
 	corio_task   *task;
 	uint8_t       kind;
 	uint8_t       interrupted;  /* OP: async cancel submitted */
 	uint8_t       woken;
-	uint8_t       shielded;     /* cancels and deadlines leave it alone */
+	uint8_t       shielded;     /* cancels leave it alone (a shield scope) */
+	uint8_t       drain;        /* internal wait to the end: no cancel, no deadline */
+	uint8_t       what;         /* CORIO__WHY_* */
 	int32_t       res;
 	int32_t       timer_res;    /* result when the timer fires (0 for sleep) */
 	int32_t       interrupt_res;/* OP: result to report after an interrupt */
@@ -142,7 +152,32 @@ struct corio__wait {
 	/* Unlinks the wait from whatever list holds it, before a cancel or a
 	 * timeout ends it. NULL when there is nothing to unlink. */
 	void        (*unlink)(corio__wait *w);
-	void         *ctx;
+	void         *ctx;          /* the object waited on */
+	corio__wait  *next, *prev;  /* in the object's list of waiters */
+	void         *item;         /* queue: the item handed over */
+};
+
+/* A FIFO of wait records (sync objects keep their waiters in one). */
+typedef struct corio__wq {
+	corio__wait *head, *tail;
+	size_t       n;
+} corio__wq;
+
+/* --------------------------------------------------------------------------
+ * Scopes (scope.c): per-task deadline and shield scopes, innermost first.
+ * Each records the effective state at its level, so the innermost one
+ * answers "what applies now" without a walk.
+ * ------------------------------------------------------------------------ */
+
+#define CORIO__NO_DEADLINE UINT64_MAX
+
+typedef struct corio__scope corio__scope;
+struct corio__scope {
+	corio__scope *outer;
+	uint64_t      own;       /* this scope's deadline (deadline scopes) */
+	uint64_t      deadline;  /* effective deadline here; CORIO__NO_DEADLINE */
+	uint8_t       shield;    /* a shield is in effect here */
+	uint8_t       is_shield; /* this scope is a shield */
 };
 
 /* --------------------------------------------------------------------------
@@ -168,6 +203,8 @@ struct corio_task {
 	uint8_t         state;
 	uint8_t         cancelled;    /* sticky: every blocking call fails */
 	uint8_t         released;     /* the handle was consumed (detach/join/gather) */
+	uint8_t         observed;     /* someone will see the result: no "never joined" report */
+	uint8_t         group_cancel; /* cancelled by its group (fail fast) */
 	int             result;
 	int           (*fn)(void *);
 	void           *arg;
@@ -177,9 +214,13 @@ struct corio_task {
 	corio__wait    *wait;         /* current wait record, on this task's stack */
 	corio__wait    *joiner;       /* a join waiting for this task to end */
 	corio__gather  *gather;       /* a gather waiting for this task */
-	size_t          gather_idx;
+	corio_group    *group;        /* the group owning this task */
+	size_t          slot;         /* index in its gather or group */
+	corio__scope   *scope;        /* innermost deadline/shield scope */
 	corio_task     *prev_alive, *next_alive; /* the loop's alive list */
 	uint64_t        id;
+	uint64_t        run_start;    /* debug: when it was last switched in */
+	size_t          stack_peak;   /* debug: high-water mark at its end */
 #if defined(__SANITIZE_ADDRESS__)
 	void           *asan_fake;
 #endif
@@ -220,6 +261,12 @@ struct corio__loop {
 	corio__stack_pool stacks;
 	corio__task_chunk *chunks;      /* task memory, freed at close */
 	corio_task       *task_free;    /* free task structs */
+	corio_task       *quar_head, *quar_tail; /* debug: freed, not yet reusable */
+	size_t            nquar;
+	corio__scope     *scope_free;   /* free scope records */
+	void             *scope_chunks; /* scope memory, freed at close */
+	struct corio__obj *objs;        /* groups and sync objects made on this loop */
+	corio__loop      *reg_next, *reg_prev; /* the process's list of loops */
 	unsigned          sq_pending;   /* SQEs prepared, not yet submitted */
 	unsigned          inflight;     /* ops submitted, CQE not yet reaped */
 	unsigned          external;     /* wakeups that may come from outside */
@@ -230,6 +277,7 @@ struct corio__loop {
 	bool              deadlocked;
 	uint64_t          trim_at;      /* next stack pool trim, ns */
 	uint64_t          deadlock_switches;
+	uint64_t          slow_ns;      /* debug: slow-task threshold */
 	corio_stats       st;
 #if defined(__SANITIZE_ADDRESS__)
 	const void       *asan_main_bottom;
@@ -275,6 +323,64 @@ void corio__gather_child_done(corio__loop *l, corio_task *t);
 corio_task *corio__spawn(corio__loop *l, int (*fn)(void *), void *arg, const corio_spawn_attr *attr);
 /* Frees all task memory at loop close; counts handles never consumed. */
 void corio__task_chunks_free(corio__loop *l, size_t *unjoined);
+/* Cancels t (not ended, not yet cancelled): marks it and interrupts its
+ * wait unless a shield scope protects it. */
+void corio__cancel_task(corio__loop *l, corio_task *t);
+/* A task ended with a failure nobody will see: say so (every mode). */
+void corio__report_unobserved(corio__loop *l, corio_task *t);
+void corio__group_child_done(corio__loop *l, corio_task *t);
+
+/* Scopes (scope.c). */
+void corio__scopes_drop(corio__loop *l, corio_task *t);
+void corio__scope_chunks_free(corio__loop *l);
+
+/*
+ * 0 when the running task t may block now; -ECANCELED or -ETIMEDOUT when a
+ * blocking call must fail at once, before it takes or links anything.
+ */
+static inline int corio__may_block(corio_task *t)
+{
+	const corio__scope *s = t->scope;
+
+	if (CORIO__LIKELY(!s))
+		return t->cancelled ? -ECANCELED : 0;
+	if (t->cancelled && !s->shield)
+		return -ECANCELED;
+	if (s->deadline != CORIO__NO_DEADLINE && corio__clock_ns() >= s->deadline)
+		return -ETIMEDOUT;
+	return 0;
+}
+
+/* Groups and sync objects made while a loop runs are listed on it, so that
+ * debug mode can report the ones never freed, and so that none keeps a
+ * pointer to a closed loop. */
+enum corio__obj_kind {
+	CORIO__OBJ_GROUP = 0, CORIO__OBJ_EVENT, CORIO__OBJ_MUTEX, CORIO__OBJ_SEM,
+	CORIO__OBJ_COND, CORIO__OBJ_QUEUE, CORIO__OBJ_COUNT
+};
+typedef struct corio__obj {
+	struct corio__obj *prev, *next;
+	corio__loop       *home;
+	uint32_t           magic;
+	uint8_t            kind;
+} corio__obj;
+#define CORIO__OBJ_MAGIC 0x636f6f62u /* "coob" */
+void corio__obj_init(corio__obj *o, int kind);
+/* Lists o on l if it is on no loop yet. */
+void corio__obj_bind(corio__obj *o, corio__loop *l);
+void corio__group_loop_closed(corio_group *g);
+void corio__obj_fini(corio__obj *o);
+/* At loop close: reports (debug) and unlists every object still alive. */
+void corio__objs_close(corio__loop *l);
+
+/* Debug mode and diagnostics (debug.c). */
+void corio__debug_switch(corio__loop *l, corio_task *from, corio_task *to);
+void corio__debug_task_start(corio__loop *l, corio_task *t);
+void corio__debug_task_end(corio__loop *l, corio_task *t);
+int  corio__debug_loop_init(corio__loop *l);
+void corio__debug_loop_fini(corio__loop *l);
+int  corio__dump(corio__loop *l, int fd);
+const char *corio__errname(int err);
 
 /* --------------------------------------------------------------------------
  * The hot path, inline: yield, suspend and wake go through these on every
@@ -357,6 +463,8 @@ static inline void corio__switch(corio__loop *l, corio_task *from, corio_task *t
 	void **fake = NULL;
 #endif
 
+	if (CORIO__UNLIKELY(l->debug))
+		corio__debug_switch(l, from, to);
 	corio__ctx_switch(fc, corio__switch_begin(l, from ? from->id : 0, fake, to));
 #if defined(__SANITIZE_ADDRESS__)
 	__sanitizer_finish_switch_fiber(*fake, NULL, NULL);

@@ -184,9 +184,10 @@ static unsigned reap(corio__loop *l)
 	return n;
 }
 
+/* Cancels and timers both come here; a cancel checks the shield first. */
 void corio__interrupt(corio__loop *l, corio__wait *w, int res)
 {
-	if (w->woken || w->shielded)
+	if (w->woken)
 		return;
 	if (w->kind == CORIO__W_OP) {
 		struct io_uring_sqe *sqe;
@@ -285,20 +286,8 @@ static void fire_timers(corio__loop *l)
 static void cancel_all(corio__loop *l)
 {
 	for (corio_task *t = l->alive; t; t = t->next_alive)
-		if (!t->cancelled) {
-			t->cancelled = 1;
-			if (t->state == CORIO__T_WAITING && t->wait)
-				corio__interrupt(l, t->wait, -ECANCELED);
-		}
-}
-
-static void dump_tasks(corio__loop *l, FILE *f)
-{
-	static const char *const names[] = { "?", "ready", "running", "waiting", "done" };
-	for (corio_task *t = l->alive; t; t = t->next_alive)
-		fprintf(f, "corio:   task %llu \"%s\" %s%s\n", (unsigned long long)t->id,
-			corio_task_name(t), names[t->state <= 4 ? t->state : 0],
-			t->cancelled ? " (cancelled)" : "");
+		if (!t->cancelled)
+			corio__cancel_task(l, t);
 }
 
 /*
@@ -312,7 +301,7 @@ static bool deadlock(corio__loop *l)
 {
 	fprintf(stderr, "corio: deadlock: %zu task(s) blocked with nothing left to wake them\n",
 		l->nalive);
-	dump_tasks(l, stderr);
+	(void)corio__dump(l, 2);
 	if (l->deadlocked && l->st.switches == l->deadlock_switches)
 		return true;
 	l->deadlocked = true;
@@ -346,6 +335,11 @@ static int loop_run(corio__loop *l)
 			corio__switch(l, NULL, t);
 		if (!l->closing && l->main->state == CORIO__T_DONE) {
 			l->closing = true;
+			if (l->debug && l->nalive) {
+				fprintf(stderr, "corio: debug: main returned with %zu task(s) alive; "
+					"cancelling them:\n", l->nalive);
+				(void)corio__dump(l, 2);
+			}
 			cancel_all(l);
 		}
 		if (l->nalive == 0)
@@ -380,6 +374,14 @@ static bool env_debug(void)
 	return e && *e && strcmp(e, "0") != 0;
 }
 
+static unsigned env_slow_ms(void)
+{
+	const char *e = getenv("CORIO_SLOW_TASK_MS");
+	long v = e && *e ? strtol(e, NULL, 10) : 0;
+
+	return v > 0 && v < 86400000 ? (unsigned)v : 100;
+}
+
 static int loop_init(corio__loop *l, const corio_config *cfg)
 {
 	size_t stack = cfg->stack_size ? cfg->stack_size : DEFAULT_STACK;
@@ -392,6 +394,7 @@ static int loop_init(corio__loop *l, const corio_config *cfg)
 		return -EINVAL;
 	l->batch = cfg->batch ? cfg->batch : DEFAULT_BATCH;
 	l->debug = (cfg->flags & CORIO_CFG_DEBUG) || env_debug();
+	l->slow_ns = (uint64_t)(cfg->slow_task_ms ? cfg->slow_task_ms : env_slow_ms()) * 1000000u;
 	l->index = 0;
 	r = corio__stack_pool_init(&l->stacks, stack);
 	if (r < 0)
@@ -400,6 +403,8 @@ static int loop_init(corio__loop *l, const corio_config *cfg)
 	if (r < 0)
 		return r;
 	r = corio__overflow_handler_install();
+	if (r == 0)
+		r = corio__debug_loop_init(l);
 	if (r < 0) {
 		io_uring_queue_exit(&l->ring);
 		return r;
@@ -441,10 +446,13 @@ static void loop_fini(corio__loop *l, bool forced)
 		corio__stack_put(&l->stacks, l->dying_stack);
 		l->dying_stack = NULL;
 	}
+	corio__objs_close(l);
 	corio__task_chunks_free(l, &unjoined);
 	if (l->debug && unjoined)
 		fprintf(stderr, "corio: debug: %zu task handle(s) never joined or detached\n",
 			unjoined);
+	corio__scope_chunks_free(l);
+	corio__debug_loop_fini(l);
 	corio__stack_pool_fini(&l->stacks);
 	corio__heap_free(&l->timers);
 	io_uring_queue_exit(&l->ring);

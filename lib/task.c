@@ -47,9 +47,27 @@ static corio_task *task_alloc(corio__loop *l)
 	return t;
 }
 
+/* Debug mode keeps this many freed task structs out of reuse, so that a
+ * handle used after it was consumed (joined twice, say) still points at a
+ * dead struct and is named as the mistake, not taken for a newer task. */
+#define QUARANTINE 4096
+
 static void task_free(corio__loop *l, corio_task *t)
 {
 	t->magic = CORIO__TASK_DEAD;
+	if (CORIO__UNLIKELY(l->debug)) {
+		t->next_ready = NULL;
+		if (l->quar_tail)
+			l->quar_tail->next_ready = t;
+		else
+			l->quar_head = t;
+		l->quar_tail = t;
+		if (++l->nquar <= QUARANTINE)
+			return;
+		t = l->quar_head;
+		l->quar_head = t->next_ready;
+		l->nquar--;
+	}
 	t->next_ready = l->task_free;
 	l->task_free = t;
 }
@@ -62,8 +80,12 @@ void corio__task_chunks_free(corio__loop *l, size_t *unjoined)
 		n = c->next;
 		for (size_t i = 0; i < CHUNK_TASKS; i++) {
 			corio_task *t = &c->tasks[i];
-			if (t->magic == CORIO__TASK_MAGIC && !t->released && t != l->main)
+			if (t->magic == CORIO__TASK_MAGIC && !t->released && t != l->main) {
 				(*unjoined)++;
+				if (t->state == CORIO__T_DONE && t->result < 0 && !t->observed &&
+				    !t->group)
+					corio__report_unobserved(l, t);
+			}
 #if defined(__SANITIZE_THREAD__)
 			if (t->magic == CORIO__TASK_MAGIC && t->tsan_fiber)
 				__tsan_destroy_fiber(t->tsan_fiber);
@@ -114,14 +136,29 @@ void corio__suspend(corio__loop *l)
 int corio__block(corio__loop *l, corio__wait *w, uint64_t deadline)
 {
 	corio_task *t = l->current;
+	const corio__scope *s = t->scope;
 
 	w->task = t;
 	w->woken = 0;
 	w->timer.idx = CORIO__TIMER_IDLE;
+	if (w->drain) {
+		w->shielded = 1;
+	} else if (s) {
+		/* The nearest of the call's own deadline and its scopes' wins. */
+		if (s->shield)
+			w->shielded = 1;
+		if (s->deadline < (deadline ? deadline : CORIO__NO_DEADLINE)) {
+			deadline = s->deadline;
+			w->timer_res = -ETIMEDOUT;
+		}
+	}
 	if (deadline) {
 		w->timer.deadline = deadline;
-		if (corio__heap_push(&l->timers, &w->timer) < 0)
+		if (corio__heap_push(&l->timers, &w->timer) < 0) {
+			if (w->unlink)
+				w->unlink(w);
 			return -ENOMEM;
+		}
 	}
 	t->wait = w;
 	t->state = CORIO__T_WAITING;
@@ -173,6 +210,11 @@ corio_task *corio__spawn(corio__loop *l, int (*fn)(void *), void *arg, const cor
 	t->wait = NULL;
 	t->joiner = NULL;
 	t->gather = NULL;
+	t->group = NULL;
+	t->scope = NULL;
+	t->observed = 0;
+	t->group_cancel = 0;
+	t->stack_peak = 0;
 	t->id = ++l->next_id;
 	t->name[0] = '\0';
 	if (attr && attr->name) {
@@ -185,6 +227,8 @@ corio_task *corio__spawn(corio__loop *l, int (*fn)(void *), void *arg, const cor
 #if defined(__SANITIZE_THREAD__)
 	t->tsan_fiber = __tsan_create_fiber(0);
 #endif
+	if (CORIO__UNLIKELY(l->debug))
+		corio__debug_task_start(l, t);
 	corio__ctx_make(&t->ctx, s->lo, s->hi, corio__task_entry, t);
 	t->prev_alive = NULL;
 	t->next_alive = l->alive;
@@ -204,6 +248,10 @@ corio_task *corio__spawn(corio__loop *l, int (*fn)(void *), void *arg, const cor
 void corio__task_finish(corio__loop *l, corio_task *t, int r)
 {
 	t->result = r;
+	if (CORIO__UNLIKELY(t->scope != NULL))
+		corio__scopes_drop(l, t);
+	if (CORIO__UNLIKELY(l->debug))
+		corio__debug_task_end(l, t);
 	t->state = CORIO__T_DONE;
 	CORIO__PROBE2(task_end, t->id, r);
 	if (t->prev_alive)
@@ -220,7 +268,18 @@ void corio__task_finish(corio__loop *l, corio_task *t, int r)
 	}
 	if (t->gather)
 		corio__gather_child_done(l, t);
+	else if (t->group)
+		corio__group_child_done(l, t);
+	else if (CORIO__UNLIKELY(r < 0) && t->released)
+		corio__report_unobserved(l, t);
 	corio__switch_exit(l, t, corio__pick_next(l));
+}
+
+void corio__cancel_task(corio__loop *l, corio_task *t)
+{
+	t->cancelled = 1;
+	if (t->state == CORIO__T_WAITING && t->wait && !t->wait->shielded)
+		corio__interrupt(l, t->wait, -ECANCELED);
 }
 
 /* ------------------------------------------------------------------------
@@ -253,16 +312,19 @@ static void join_unlink(corio__wait *w)
  * reference on our stack may go away before that. */
 static void join_drain(corio__loop *l, corio_task *t)
 {
-	corio__wait w = { .kind = CORIO__W_PLAIN, .shielded = 1 };
+	corio__wait w = { .kind = CORIO__W_PLAIN, .drain = 1, .what = CORIO__WHY_DRAIN, .ctx = t };
 
 	if (t->state == CORIO__T_DONE)
 		return;
-	corio_cancel(t);
+	if (!t->cancelled)
+		corio__cancel_task(l, t);
 	t->joiner = &w;
 	(void)corio__block(l, &w, 0);
 }
 
-CORIO__API int corio_join(corio_task *t)
+/* corio_join and corio_wait_for: waits for t until deadline (0: none), when
+ * the wait ends with timer_res. */
+static int join_until(corio_task *t, uint64_t deadline, const char *who)
 {
 	corio__loop *l = corio__tls_loop;
 	corio_task *self;
@@ -272,11 +334,14 @@ CORIO__API int corio_join(corio_task *t)
 		return -EPERM;
 	self = l->current;
 	r = corio__task_check(l, t);
+	if (r == 0 && t->group)
+		r = -EBUSY;
 	if (r < 0) {
 		if (l->debug)
-			fprintf(stderr, "corio: debug: corio_join(%p): %s\n", (void *)t,
+			fprintf(stderr, "corio: debug: %s(%p): %s\n", who, (void *)t,
 				r == -EINVAL ? (t ? "not a live task handle (joined twice?)" : "NULL handle")
-					     : "task of another loop");
+				: r == -EXDEV ? "task of another loop"
+					      : "the task is owned by a group");
 		return r;
 	}
 	if (t == self)
@@ -284,23 +349,40 @@ CORIO__API int corio_join(corio_task *t)
 	if (t->joiner || t->gather)
 		return -EBUSY;
 	if (t->state != CORIO__T_DONE) {
-		if (self->cancelled) {
-			r = -ECANCELED;
-		} else {
-			corio__wait w = { .kind = CORIO__W_PLAIN, .unlink = join_unlink, .ctx = t };
+		r = corio__may_block(self);
+		if (r == 0) {
+			corio__wait w = { .kind = CORIO__W_PLAIN, .what = CORIO__WHY_JOIN,
+					  .unlink = join_unlink, .ctx = t,
+					  .timer_res = -ETIMEDOUT };
 			t->joiner = &w;
-			r = corio__block(l, &w, 0);
+			r = corio__block(l, &w, deadline);
 		}
 		if (t->state != CORIO__T_DONE) {
 			/* Interrupted before t ended. */
 			join_drain(l, t);
+			t->observed = 1;
 			corio__task_release(l, t);
 			return r;
 		}
 	}
 	r = t->result;
+	t->observed = 1;
 	corio__task_release(l, t);
 	return r;
+}
+
+CORIO__API int corio_join(corio_task *t)
+{
+	return join_until(t, 0, "corio_join");
+}
+
+CORIO__API int corio_wait_for(corio_task *t, uint64_t ms)
+{
+	uint64_t now = corio__clock_ns();
+	uint64_t ns = ms > UINT64_MAX / 1000000u ? UINT64_MAX : ms * 1000000u;
+	uint64_t deadline = ns > UINT64_MAX - 1 - now ? UINT64_MAX - 1 : now + ns;
+
+	return join_until(t, deadline, "corio_wait_for");
 }
 
 CORIO__API void corio_detach(corio_task *t)
@@ -309,8 +391,10 @@ CORIO__API void corio_detach(corio_task *t)
 
 	if (!l || corio__task_check(l, t) < 0)
 		return;
-	if (t->joiner || t->gather)
-		return; /* someone waits on it and owns the handle */
+	if (t->joiner || t->gather || t->group)
+		return; /* someone waits on it or owns the handle */
+	if (t->state == CORIO__T_DONE && t->result < 0)
+		corio__report_unobserved(l, t);
 	corio__task_release(l, t);
 }
 
@@ -326,9 +410,7 @@ CORIO__API int corio_cancel(corio_task *t)
 		return r;
 	if (t->state == CORIO__T_DONE || t->cancelled)
 		return 0;
-	t->cancelled = 1;
-	if (t->state == CORIO__T_WAITING && t->wait)
-		corio__interrupt(l, t->wait, -ECANCELED);
+	corio__cancel_task(l, t);
 	return 0;
 }
 
@@ -349,20 +431,22 @@ CORIO__API int corio_sleep_ns(uint64_t ns)
 	corio_task *self;
 	corio__wait w;
 	uint64_t now, deadline;
+	int r;
 
 	if (!l || !(self = l->current))
 		return -EPERM;
-	if (self->cancelled)
-		return -ECANCELED;
+	r = corio__may_block(self);
+	if (r < 0)
+		return r;
 	if (ns == 0) {
 		corio_yield();
-		return self->cancelled ? -ECANCELED : 0;
+		return corio__may_block(self);
 	}
 	now = corio__clock_ns();
 	deadline = ns > UINT64_MAX - now ? UINT64_MAX - 1 : now + ns;
 	memset(&w, 0, sizeof(w));
 	w.kind = CORIO__W_PLAIN;
-	w.timer_res = 0;
+	w.what = CORIO__WHY_SLEEP;
 	return corio__block(l, &w, deadline);
 }
 

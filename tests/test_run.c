@@ -746,7 +746,7 @@ static void test_deadlock_detected(void **state)
 	 * its target to end), so the loop gives up. */
 	assert_int_equal(r, -EDEADLK);
 	assert_contains(err, "deadlock");
-	assert_contains(err, "\"main\"");
+	assert_contains(err, "'main'");
 
 	memset(&d, 0, sizeof(d));
 	t0 = corio_now_ns();
