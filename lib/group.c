@@ -163,10 +163,10 @@ CORIO__API int corio_group_wait(corio_group *g)
 
 	if (r == 0 && !self)
 		r = -EPERM;
+	if (r == 0 && self->group == g)
+		r = -EDEADLK; /* it would wait for itself */
 	if (r == 0 && g->waiter)
 		r = -EBUSY;
-	if (r == 0 && self->group == g)
-		r = -EDEADLK;
 	if (r < 0) {
 		if (l && l->debug)
 			fprintf(stderr, "corio: debug: corio_group_wait(%p): %s\n", (void *)g,

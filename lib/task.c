@@ -80,10 +80,12 @@ void corio__task_chunks_free(corio__loop *l, size_t *unjoined)
 		n = c->next;
 		for (size_t i = 0; i < CHUNK_TASKS; i++) {
 			corio_task *t = &c->tasks[i];
-			if (t->magic == CORIO__TASK_MAGIC && !t->released && t != l->main) {
+			/* A group's tasks are its to release (the group itself
+			 * is reported if never freed). */
+			if (t->magic == CORIO__TASK_MAGIC && !t->released && t != l->main &&
+			    !t->group) {
 				(*unjoined)++;
-				if (t->state == CORIO__T_DONE && t->result < 0 && !t->observed &&
-				    !t->group)
+				if (t->state == CORIO__T_DONE && t->result < 0 && !t->observed)
 					corio__report_unobserved(l, t);
 			}
 #if defined(__SANITIZE_THREAD__)

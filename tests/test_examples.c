@@ -398,6 +398,544 @@ static void test_blocking_call_stalls_everyone(void **state)
 	assert_true(s.ticks > s.ticks_after);
 }
 
+/* ------------------------------------------------------------------------
+ * 7. a task group: every result, then fail fast
+ * ------------------------------------------------------------------------ */
+
+struct gjob {
+	int tenths; /* how long it sleeps, in tenths of a unit */
+	int value;  /* what it returns; negative: it fails */
+};
+
+static int group_job(void *arg)
+{
+	const struct gjob *j = arg;
+	const char *me = corio_task_name(corio_current());
+	int r = corio_sleep_ms((uint64_t)j->tenths * UNIT_MS / 10);
+
+	if (r < 0) {
+		check_log_add(&out, "%s cancelled\n", me);
+		return r;
+	}
+	check_log_add(&out, "%s %s\n", me, j->value < 0 ? "failed" : "done");
+	return j->value;
+}
+
+struct groups {
+	int      r_ok, r_fail;
+	uint64_t ms_ok, ms_fail;
+	size_t   n_ok, n_fail, n_err;
+	char     ok[128], fail[128], errs[128]; /* "name=result " lists */
+};
+
+static void list_results(char *buf, size_t len, const corio_task_result *v, size_t n)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s=%d ", corio_task_name(v[i].task),
+					v[i].result);
+}
+
+static int spawn_jobs(corio_group *g, const char *const *names, struct gjob *jobs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		corio_spawn_attr attr = { .name = names[i] };
+		if (!corio_group_spawn_ex(g, group_job, &jobs[i], &attr))
+			return -errno;
+	}
+	return 0;
+}
+
+static int group_main(void *arg)
+{
+	static const char *const ok_names[] = { "fetch-a", "fetch-b", "fetch-c" };
+	static const char *const fail_names[] = { "slow-3", "broken", "slow-4" };
+	struct gjob ok[3] = { { 10, 10 }, { 20, 20 }, { 15, 30 } };
+	struct gjob fail[3] = { { 30, 1 }, { 5, -EIO }, { 40, 2 } };
+	struct groups *s = arg;
+	corio_task_result v[3];
+	corio_group *g;
+	uint64_t t0;
+
+	/* async with TaskGroup(): three that succeed. */
+	g = corio_group_new();
+	assert_non_null(g);
+	t0 = corio_now_ns();
+	assert_int_equal(spawn_jobs(g, ok_names, ok, 3), 0);
+	s->r_ok = corio_group_wait(g);
+	s->ms_ok = elapsed_units_ms(t0);
+	s->n_ok = corio_group_results(g, v, 3);
+	list_results(s->ok, sizeof(s->ok), v, s->n_ok < 3 ? s->n_ok : 3);
+	corio_group_free(g);
+	check_log_add(&out, "--\n");
+
+	/* One fails at 0.5 units: the other two are cancelled at once. */
+	g = corio_group_new();
+	assert_non_null(g);
+	t0 = corio_now_ns();
+	assert_int_equal(spawn_jobs(g, fail_names, fail, 3), 0);
+	s->r_fail = corio_group_wait(g);
+	s->ms_fail = elapsed_units_ms(t0);
+	s->n_err = corio_group_errors(g, v, 3);
+	list_results(s->errs, sizeof(s->errs), v, s->n_err < 3 ? s->n_err : 3);
+	s->n_fail = corio_group_results(g, v, 3);
+	list_results(s->fail, sizeof(s->fail), v, s->n_fail < 3 ? s->n_fail : 3);
+	corio_group_free(g);
+	return 0;
+}
+
+static void test_taskgroup(void **state)
+{
+	struct groups s;
+	char want[128];
+
+	memset(&s, 0, sizeof(s));
+	memset(&out, 0, sizeof(out));
+	assert_int_equal(check_run(group_main, &s), 0);
+	/* Finish order, then the cancellations in spawn order, right after
+	 * the failure. */
+	assert_string_equal(out.buf, "fetch-a done\nfetch-c done\nfetch-b done\n--\n"
+				     "broken failed\nslow-3 cancelled\nslow-4 cancelled\n");
+	/* All succeed: 0 after the slowest (2 units), results in spawn order. */
+	assert_int_equal(s.r_ok, 0);
+	assert_between(s.ms_ok, 2 * UNIT_MS, 2 * UNIT_MS + SLACK_MS);
+	assert_int_equal(s.n_ok, 3);
+	assert_string_equal(s.ok, "fetch-a=10 fetch-b=20 fetch-c=30 ");
+	/* Fail fast: -EIO at 0.5 units, not after the 4 of slow-4. */
+	assert_int_equal(s.r_fail, -EIO);
+	assert_between(s.ms_fail, UNIT_MS / 2, UNIT_MS / 2 + SLACK_MS);
+	assert_int_equal(s.n_err, 1);
+	snprintf(want, sizeof(want), "broken=%d ", -EIO);
+	assert_string_equal(s.errs, want);
+	assert_int_equal(s.n_fail, 3);
+	snprintf(want, sizeof(want), "slow-3=%d broken=%d slow-4=%d ", -ECANCELED, -EIO,
+		 -ECANCELED);
+	assert_string_equal(s.fail, want);
+}
+
+/* ------------------------------------------------------------------------
+ * 8. wait_for, a deadline scope, a shield scope
+ * ------------------------------------------------------------------------ */
+
+static int eternity(void *arg)
+{
+	int r = corio_sleep_ms(3600 * UNIT_MS);
+
+	check_log_add(&out, "eternity saw %d\n", r);
+	return r;
+}
+
+static int quick(void *arg)
+{
+	int r = corio_sleep_ms(UNIT_MS / 2);
+
+	return r < 0 ? r : 42;
+}
+
+struct shielded {
+	int      talk, bare, goodbye, deadline_pop, shield_pop;
+	uint64_t bare_ms, goodbye_ms; /* since the cancel */
+	uint64_t cancel_ns;
+};
+
+/* Cancelled while it talks; a goodbye without a shield fails at once, the
+ * shielded one (under a 2-unit deadline) takes its half unit. */
+static int client(void *arg)
+{
+	struct shielded *s = arg;
+
+	s->talk = corio_sleep_ms(10 * UNIT_MS);
+	s->bare = corio_sleep_ms(UNIT_MS / 2);
+	s->bare_ms = check_ms_since(s->cancel_ns);
+	assert_int_equal(corio_shield_push(), 0);
+	assert_int_equal(corio_deadline_push(2 * UNIT_MS), 0);
+	s->goodbye = corio_sleep_ms(UNIT_MS / 2);
+	s->goodbye_ms = check_ms_since(s->cancel_ns);
+	s->deadline_pop = corio_deadline_pop();
+	s->shield_pop = corio_shield_pop();
+	return s->shield_pop < 0 ? s->shield_pop : -ECANCELED;
+}
+
+struct timeouts {
+	int      r_slow, r_fast;
+	uint64_t ms_slow, ms_fast;
+	int      steps_done, step_err, pop_expired, pop_in_time, after_pop;
+	uint64_t ms_scope;
+	int      r_client;
+	uint64_t ms_client;
+	struct shielded sh;
+};
+
+static int timeouts_main(void *arg)
+{
+	struct timeouts *s = arg;
+	corio_task *t;
+	uint64_t t0;
+	int r = 0;
+
+	/* wait_for: a slow task times out at 1 unit, a quick one returns. */
+	t0 = corio_now_ns();
+	assert_non_null(t = corio_spawn(eternity, NULL));
+	s->r_slow = corio_wait_for(t, UNIT_MS);
+	s->ms_slow = elapsed_units_ms(t0);
+	t0 = corio_now_ns();
+	assert_non_null(t = corio_spawn(quick, NULL));
+	s->r_fast = corio_wait_for(t, UNIT_MS);
+	s->ms_fast = elapsed_units_ms(t0);
+
+	/* async with timeout(2.5): four steps of one unit. */
+	t0 = corio_now_ns();
+	assert_int_equal(corio_deadline_push(UNIT_MS * 5 / 2), 0);
+	for (int i = 1; i <= 4 && r == 0; i++)
+		if ((r = corio_sleep_ms(UNIT_MS)) == 0)
+			s->steps_done++;
+	s->step_err = r;
+	s->pop_expired = corio_deadline_pop();
+	s->ms_scope = elapsed_units_ms(t0);
+	s->after_pop = corio_sleep_ms(1); /* outside the scope: works again */
+	/* A scope that does not expire pops 0. */
+	assert_int_equal(corio_deadline_push(2 * UNIT_MS), 0);
+	assert_int_equal(corio_sleep_ms(UNIT_MS / 5), 0);
+	s->pop_in_time = corio_deadline_pop();
+
+	/* The shield: cancel the client after 1 unit. */
+	t0 = corio_now_ns();
+	assert_non_null(t = corio_spawn(client, &s->sh));
+	assert_int_equal(corio_sleep_ms(UNIT_MS), 0);
+	s->sh.cancel_ns = corio_now_ns();
+	assert_int_equal(corio_cancel(t), 0);
+	s->r_client = corio_join(t);
+	s->ms_client = elapsed_units_ms(t0);
+	return 0;
+}
+
+static void test_timeouts(void **state)
+{
+	struct timeouts s;
+	char want[64];
+
+	memset(&s, 0, sizeof(s));
+	memset(&out, 0, sizeof(out));
+	assert_int_equal(check_run(timeouts_main, &s), 0);
+	/* wait_for: -ETIMEDOUT at 1 unit, and the task saw -ECANCELED. */
+	assert_int_equal(s.r_slow, -ETIMEDOUT);
+	assert_between(s.ms_slow, UNIT_MS, UNIT_MS + SLACK_MS);
+	snprintf(want, sizeof(want), "eternity saw %d\n", -ECANCELED);
+	assert_string_equal(out.buf, want);
+	assert_int_equal(s.r_fast, 42);
+	assert_between(s.ms_fast, UNIT_MS / 2, UNIT_MS);
+	/* The scope: steps 1 and 2 done, step 3 cut off at 2.5 units. */
+	assert_int_equal(s.steps_done, 2);
+	assert_int_equal(s.step_err, -ETIMEDOUT);
+	assert_int_equal(s.pop_expired, -ETIMEDOUT);
+	assert_between(s.ms_scope, UNIT_MS * 5 / 2, UNIT_MS * 5 / 2 + SLACK_MS);
+	assert_int_equal(s.after_pop, 0);
+	assert_int_equal(s.pop_in_time, 0);
+	/* The shield: the talk cancelled, the bare goodbye refused at once,
+	 * the shielded one done half a unit later; the cancel still stands. */
+	assert_int_equal(s.sh.talk, -ECANCELED);
+	assert_int_equal(s.sh.bare, -ECANCELED);
+	assert_between(s.sh.bare_ms, 0, UNIT_MS / 5);
+	assert_int_equal(s.sh.goodbye, 0);
+	assert_between(s.sh.goodbye_ms, UNIT_MS / 2, UNIT_MS / 2 + SLACK_MS);
+	assert_int_equal(s.sh.deadline_pop, 0);
+	assert_int_equal(s.sh.shield_pop, -ECANCELED);
+	assert_int_equal(s.r_client, -ECANCELED);
+	assert_between(s.ms_client, UNIT_MS * 3 / 2, UNIT_MS * 3 / 2 + SLACK_MS);
+}
+
+/* ------------------------------------------------------------------------
+ * 9. ten downloads, three at a time
+ * ------------------------------------------------------------------------ */
+
+#define NDL 10
+
+static const int dl_tenths[NDL] = { 6, 11, 2, 2, 4, 9, 5, 11, 7, 3 };
+
+struct downloads {
+	corio_sem *sem;
+	int        running, max_running, starts, ends;
+	int        start_order[NDL];
+	int        ends_at_start[NDL]; /* downloads ended when #i started */
+	uint64_t   took_ms[NDL];
+};
+
+static struct downloads dl;
+
+static int download(void *arg)
+{
+	int i = (int)(intptr_t)arg;
+	uint64_t t0;
+	int r;
+
+	if ((r = corio_sem_acquire(dl.sem)) < 0)
+		return r;
+	if (++dl.running > dl.max_running)
+		dl.max_running = dl.running;
+	dl.start_order[dl.starts++] = i;
+	dl.ends_at_start[i] = dl.ends;
+	t0 = corio_now_ns();
+	r = corio_sleep_ms((uint64_t)dl_tenths[i] * UNIT_MS / 10);
+	dl.took_ms[i] = check_ms_since(t0);
+	dl.running--;
+	dl.ends++;
+	corio_sem_release(dl.sem);
+	return r;
+}
+
+static int semaphore_main(void *arg)
+{
+	corio_group *g = corio_group_new();
+
+	assert_non_null(g);
+	assert_non_null(dl.sem = corio_sem_new(3));
+	uint64_t t0 = corio_now_ns();
+	for (int i = 0; i < NDL; i++)
+		assert_non_null(corio_group_spawn(g, download, (void *)(intptr_t)i));
+	assert_int_equal(corio_group_wait(g), 0);
+	*(uint64_t *)arg = elapsed_units_ms(t0);
+	corio_group_free(g);
+	assert_int_equal(corio_sem_value(dl.sem), 3);
+	corio_sem_free(dl.sem);
+	return 0;
+}
+
+static void test_semaphore(void **state)
+{
+	uint64_t ms = 0;
+
+	memset(&dl, 0, sizeof(dl));
+	assert_int_equal(check_run(semaphore_main, &ms), 0);
+	assert_int_equal(dl.max_running, 3);
+	assert_int_equal(dl.starts, NDL);
+	assert_int_equal(dl.ends, NDL);
+	for (int i = 0; i < NDL; i++) {
+		/* FIFO: they start in spawn order, #0-#2 at once, then each
+		 * one as another ends (the unit is handed over). */
+		assert_int_equal(dl.start_order[i], i);
+		assert_int_equal(dl.ends_at_start[i], i < 3 ? 0 : i - 2);
+		assert_true(dl.took_ms[i] >= (uint64_t)dl_tenths[i] * UNIT_MS / 10);
+	}
+	/* 6 units of transfers, three at a time: 2.2 units on this schedule. */
+	assert_between(ms, 22 * UNIT_MS / 10, 22 * UNIT_MS / 10 + SLACK_MS);
+}
+
+/* ------------------------------------------------------------------------
+ * 10. producers and consumers around a bounded queue
+ * ------------------------------------------------------------------------ */
+
+#define QCAP 3
+#define QPER 6 /* items per producer */
+
+struct qitem {
+	int producer, seq, consumed;
+};
+
+struct qstate {
+	corio_queue *q;
+	struct qitem items[2 * QPER];
+	int          got[2 * QPER]; /* the order items left the queue */
+	int          ngot;
+	size_t       max_size;
+	int          sentinels;
+};
+
+static struct qstate qs;
+
+static int q_producer(void *arg)
+{
+	int p = (int)(intptr_t)arg, r;
+
+	for (int i = 0; i < QPER; i++) {
+		struct qitem *it = &qs.items[p * QPER + i];
+
+		if ((r = corio_sleep_ms(UNIT_MS / 10)) < 0)
+			return r;
+		it->producer = p;
+		it->seq = i;
+		if ((r = corio_queue_put(qs.q, it)) < 0)
+			return r;
+		if (corio_queue_size(qs.q) > qs.max_size)
+			qs.max_size = corio_queue_size(qs.q);
+	}
+	return QPER;
+}
+
+static int q_consumer(void *arg)
+{
+	int handled = 0, r;
+
+	for (;;) {
+		void *p;
+		struct qitem *it;
+
+		if ((r = corio_queue_get(qs.q, &p)) < 0)
+			return r;
+		if (!(it = p)) {
+			qs.sentinels++;
+			return handled;
+		}
+		it->consumed++;
+		qs.got[qs.ngot++] = (int)(it - qs.items);
+		handled++;
+		if ((r = corio_sleep_ms(UNIT_MS * 4 / 10)) < 0)
+			return r;
+	}
+}
+
+static int queue_main(void *arg)
+{
+	corio_task *prod[2], *cons[3];
+	int pres[2];
+	uint64_t t0 = corio_now_ns();
+
+	assert_non_null(qs.q = corio_queue_new(QCAP));
+	for (int i = 0; i < 3; i++)
+		assert_non_null(cons[i] = corio_spawn(q_consumer, NULL));
+	for (int i = 0; i < 2; i++)
+		assert_non_null(prod[i] = corio_spawn(q_producer, (void *)(intptr_t)i));
+	assert_int_equal(corio_gather(prod, 2, pres, 0), 0);
+	assert_int_equal(pres[0], QPER);
+	assert_int_equal(pres[1], QPER);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(corio_queue_put(qs.q, NULL), 0); /* one sentinel each */
+	assert_int_equal(corio_gather(cons, 3, (int *)arg, 0), 0);
+	((int *)arg)[3] = (int)elapsed_units_ms(t0);
+	assert_int_equal(corio_queue_size(qs.q), 0);
+	corio_queue_free(qs.q);
+	return 0;
+}
+
+static void test_queue(void **state)
+{
+	int res[4] = { 0 }; /* what each consumer handled, then the time in ms */
+	int last[2] = { -1, -1 };
+
+	memset(&qs, 0, sizeof(qs));
+	assert_int_equal(check_run(queue_main, res), 0);
+	/* Every item consumed exactly once, by someone. */
+	assert_int_equal(qs.ngot, 2 * QPER);
+	for (int i = 0; i < 2 * QPER; i++)
+		assert_int_equal(qs.items[i].consumed, 1);
+	assert_int_equal(res[0] + res[1] + res[2], 2 * QPER);
+	for (int i = 0; i < 3; i++)
+		assert_true(res[i] >= 1); /* all three took part */
+	assert_int_equal(qs.sentinels, 3);
+	/* FIFO: each producer's items leave the queue in the order it put them. */
+	for (int i = 0; i < qs.ngot; i++) {
+		const struct qitem *it = &qs.items[qs.got[i]];
+		assert_true(it->seq > last[it->producer]);
+		last[it->producer] = it->seq;
+	}
+	/* The producers are faster: the queue filled up, never beyond. */
+	assert_int_equal(qs.max_size, QCAP);
+	/* 12 * 0.4 units of work on three consumers, ~1.8 units in all. */
+	assert_between(res[3], 16 * UNIT_MS / 10, 18 * UNIT_MS / 10 + SLACK_MS);
+}
+
+/* ------------------------------------------------------------------------
+ * 11. debug mode names the task that blocks the loop
+ * ------------------------------------------------------------------------ */
+
+struct dbg {
+	int ticks;
+	int ticks_before, ticks_after; /* around the worker's sleep */
+};
+
+static int dbg_ticker(void *arg)
+{
+	struct dbg *d = arg;
+
+	for (;;) {
+		d->ticks++;
+		if (corio_sleep_ms(UNIT_MS / 4) < 0)
+			return -ECANCELED;
+	}
+}
+
+struct dbg_worker {
+	struct dbg *d;
+	int         blocking;
+};
+
+static int dbg_worker(void *arg)
+{
+	struct dbg_worker *w = arg;
+	struct timespec ts = { 0, 2 * UNIT_MS * 1000000L };
+	int r;
+
+	if ((r = corio_sleep_ms(UNIT_MS / 2)) < 0)
+		return r;
+	w->d->ticks_before = w->d->ticks;
+	if (w->blocking) {
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+	} else if ((r = corio_sleep_ms(2 * UNIT_MS)) < 0) {
+		return r;
+	}
+	w->d->ticks_after = w->d->ticks;
+	return corio_sleep_ms(UNIT_MS / 2); /* the report comes as it suspends */
+}
+
+static int dbg_run(struct dbg *d, const char *name, int blocking)
+{
+	corio_spawn_attr ta = { .name = "ticker" }, wa = { .name = name };
+	struct dbg_worker w = { d, blocking };
+	corio_task *tick = corio_spawn_ex(dbg_ticker, d, &ta);
+	corio_task *work = corio_spawn_ex(dbg_worker, &w, &wa);
+
+	assert_non_null(tick);
+	assert_non_null(work);
+	assert_int_equal(corio_join(work), 0);
+	assert_int_equal(corio_cancel(tick), 0);
+	assert_int_equal(corio_join(tick), -ECANCELED);
+	return 0;
+}
+
+static int debug_main(void *arg)
+{
+	struct dbg *d = arg;
+
+	dbg_run(&d[0], "blocking-worker", 1);
+	dbg_run(&d[1], "fixed-worker", 0);
+	return 0;
+}
+
+static void test_debug_names_blocking_task(void **state)
+{
+	/* The threshold is a whole unit here (a quarter in the example), so
+	 * that a busy machine does not make the quick tasks look slow. */
+	corio_config cfg = { .flags = CORIO_CFG_DEBUG, .slow_task_ms = UNIT_MS };
+	struct dbg d[2];
+	char err[4096];
+	const char *p;
+	double ms = 0;
+	int r;
+
+	memset(d, 0, sizeof(d));
+	check_capture_begin();
+	r = check_run_config(&cfg, debug_main, d);
+	check_capture_end(err, sizeof(err));
+	assert_int_equal(r, 0);
+	/* One report, naming the task, with the 2 units it held the thread. */
+	p = strstr(err, "corio: debug: task 'blocking-worker' ran ");
+	if (!p)
+		fail_msg("no slow-task report naming blocking-worker in:\n---\n%s\n---", err);
+	assert_int_equal(sscanf(p, "corio: debug: task 'blocking-worker' ran %lf ms", &ms), 1);
+	assert_true(ms >= 2 * UNIT_MS);
+	assert_contains(p, "without suspending");
+	assert_not_contains(err, "fixed-worker");
+	assert_not_contains(err, "'ticker'");
+	assert_null(strstr(p + 1, "corio: debug:")); /* nothing else reported */
+	assert_true(err == p || strstr(err, "corio: debug:") == p);
+	/* The stall itself: no tick while nanosleep held the thread... */
+	assert_int_equal(d[0].ticks_after, d[0].ticks_before);
+	/* ...and about eight while corio_sleep_ms let the ticker run. */
+	assert_true(d[1].ticks_after - d[1].ticks_before >= 4);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -408,6 +946,11 @@ int main(int argc, char **argv)
 		CHECK_TEST(test_gather_errors),
 		CHECK_TEST(test_chain),
 		CHECK_TEST(test_blocking_call_stalls_everyone),
+		CHECK_TEST(test_taskgroup),
+		CHECK_TEST(test_timeouts),
+		CHECK_TEST(test_semaphore),
+		CHECK_TEST(test_queue),
+		CHECK_TEST(test_debug_names_blocking_task),
 	};
 
 	check_init(argc, argv);
