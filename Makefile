@@ -41,7 +41,7 @@ LDAPP    := -rdynamic
 
 # Debian packages: what `make` needs, and what only `make bench` wants.
 DEPS_CORE  := gcc make pkg-config liburing-dev libjemalloc-dev libcmocka-dev \
-              systemtap-sdt-dev libboost-context-dev libuv1-dev
+              systemtap-sdt-dev libboost-context-dev libuv1-dev gdb
 DEPS_BENCH := python3
 
 LIB_SRC  := $(wildcard lib/*.c)

@@ -363,6 +363,7 @@ typedef struct corio__obj {
 	corio__loop       *home;
 	uint32_t           magic;
 	uint8_t            kind;
+	uint8_t            made_here; /* made while its loop ran: reported if never freed */
 } corio__obj;
 #define CORIO__OBJ_MAGIC 0x636f6f62u /* "coob" */
 void corio__obj_init(corio__obj *o, int kind);

@@ -48,6 +48,7 @@ void corio__obj_init(corio__obj *o, int kind)
 	o->magic = CORIO__OBJ_MAGIC;
 	o->kind = (uint8_t)kind;
 	o->home = NULL;
+	o->made_here = corio__tls_loop != NULL;
 	corio__obj_bind(o, corio__tls_loop);
 }
 
@@ -77,13 +78,17 @@ void corio__objs_close(corio__loop *l)
 
 	for (; o; o = n) {
 		n = o->next;
-		count[o->kind]++;
-		total++;
+		/* Objects made before the loop are the program's to free later. */
+		if (o->made_here) {
+			count[o->kind]++;
+			total++;
+		}
 		if (o->kind == CORIO__OBJ_GROUP)
 			corio__group_loop_closed((corio_group *)o);
 		else if (o->kind == CORIO__OBJ_MUTEX)
 			mutex_loop_closed((struct corio_mutex *)o, l);
 		o->home = NULL;
+		o->made_here = 0; /* reported once, here */
 		o->prev = o->next = NULL;
 	}
 	l->objs = NULL;

@@ -128,8 +128,11 @@ void corio__suspend(corio__loop *l)
 	corio_task *next = corio__pick_next(l);
 
 	if (next == self) {
-		/* Yielded with nobody else ready: keep running. */
+		/* Yielded with nobody else ready: keep running. It still was a
+		 * suspension point, so debug mode times the next slice anew. */
 		self->state = CORIO__T_RUNNING;
+		if (CORIO__UNLIKELY(l->debug))
+			self->run_start = corio__clock_ns();
 		return;
 	}
 	corio__switch(l, self, next);

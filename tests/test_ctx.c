@@ -504,8 +504,7 @@ static void test_gdb_backtrace(void **state)
 	FILE *p;
 
 	if (!have_gdb()) {
-		print_message("skip: gdb is not installed\n");
-		skip();
+		CHECK_SKIP_TEST("skip: gdb is not installed\n");
 	}
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	assert_true(n > 0);
@@ -524,8 +523,7 @@ static void test_gdb_backtrace(void **state)
 	if (!strstr(out, "Breakpoint 1, ") &&
 	    (strstr(out, "ptrace") || strstr(out, "Operation not permitted") ||
 	     strstr(out, "Couldn't get registers"))) {
-		print_message("skip: gdb cannot trace programs here:\n%s\n", out);
-		skip();
+		CHECK_SKIP_TEST("skip: gdb cannot trace programs here:\n%s\n", out);
 	}
 	assert_contains(out, "Breakpoint 1, ");
 	assert_contains(out, "#0  gdb_break_here");

@@ -519,8 +519,7 @@ static void check_unmapped_stack_clean(size_t stack_size)
 	p = mmap(r.lo, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
 		 -1, 0);
 	if (p == MAP_FAILED) {
-		print_message("skip: the old stack's range is in use again (%s)\n", strerror(errno));
-		skip();
+		CHECK_SKIP_TEST("skip: the old stack's range is in use again (%s)\n", strerror(errno));
 	}
 	assert_ptr_equal(p, r.lo);
 #if CHECK_ASAN

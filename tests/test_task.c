@@ -805,12 +805,11 @@ static void test_spawn_enomem(void **state)
 	char st[64];
 
 	if (CHECK_ASAN) {
-		print_message("skip: an address-space limit and AddressSanitizer's shadow do not mix\n");
-		skip();
+		CHECK_SKIP_TEST("skip: an address-space limit and AddressSanitizer's shadow do not mix\n");
 	}
 	check_fork(oom_child, NULL, &c);
 	if (WIFEXITED(c.status) && WEXITSTATUS(c.status) == CHECK_SKIP)
-		skip();
+		CHECK_SKIP_TEST("skip: the child could not run the test\n");
 	if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
 		fail_msg("child: %s\n%s", check_status_str(c.status, st, sizeof(st)), c.out);
 	print_message("%s", c.out);
