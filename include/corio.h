@@ -147,6 +147,8 @@ corio_task *corio_spawn_ex(int (*fn)(void *), void *arg, const corio_spawn_attr 
  *   -EPERM    called outside a loop (t is left alone)
  *   -ECANCELED the caller was cancelled: t is cancelled too (as asyncio does),
  *             the caller waits until t has ended, and the handle is released
+ *             (if t ended on its own before the caller resumed, its result is
+ *             returned instead: no result is lost)
  */
 int corio_join(corio_task *t);
 

@@ -20,10 +20,8 @@ void corio__gather_child_done(corio__loop *l, corio_task *t)
 		g->results[t->slot] = t->result;
 	if (!g->all && t->result < 0 && !g->first_err) {
 		g->first_err = t->result;
-		g->settled = true;
 		corio__wake(l, &g->w, 0);
 	} else if (g->remaining == 0) {
-		g->settled = true;
 		corio__wake(l, &g->w, 0);
 	}
 }
@@ -87,9 +85,11 @@ CORIO__API int corio_gather(corio_task **ts, size_t n, int *results, unsigned fl
 		r = corio__may_block(self);
 		if (r == 0)
 			r = corio__block(l, &g.w, 0);
-		if (!g.settled) {
-			/* Cancelled: cancel the children and wait for all of
-			 * them, shielded, before their records can go away. */
+		if (r < 0) {
+			/* Cancelled or timed out (even if a child failed after
+			 * that, settling g too late to matter): cancel the
+			 * children and wait for all of them, before their
+			 * records can go away. */
 			g.all = true;
 			for (size_t i = 0; i < n; i++)
 				if (ts[i]->state != CORIO__T_DONE && !ts[i]->cancelled)

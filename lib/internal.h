@@ -235,7 +235,6 @@ struct corio__gather {
 	size_t       remaining;
 	int         *results;
 	int          first_err;
-	bool         settled;      /* the gather's own logic woke the waiter */
 	bool         all;          /* wait for every task (CORIO_GATHER_ALL or draining) */
 };
 

@@ -473,12 +473,14 @@ CORIO__API void corio_sem_release(corio_sem *s)
 		refuse("corio_sem_release", s, EXDEV);
 		return;
 	}
-	if (wq_wake_one(&s->wq, 0))
-		return; /* the unit went straight to the longest waiter */
+	/* Waiters imply value 0, so this refuses only releases beyond the
+	 * bound (with or without waiters, for a semaphore bounded by 0). */
 	if (s->value >= s->max) {
 		refuse("corio_sem_release", s, EOVERFLOW);
 		return;
 	}
+	if (wq_wake_one(&s->wq, 0))
+		return; /* the unit went straight to the longest waiter */
 	s->value++;
 }
 

@@ -160,9 +160,16 @@ int corio__block(corio__loop *l, corio__wait *w, uint64_t deadline)
 	if (deadline) {
 		w->timer.deadline = deadline;
 		if (corio__heap_push(&l->timers, &w->timer) < 0) {
-			if (w->unlink)
-				w->unlink(w);
-			return -ENOMEM;
+			if (w->kind == CORIO__W_OP) {
+				/* The op is in flight and points at w: it cannot be
+				 * abandoned. Cancel it and wait for its CQE. */
+				w->timer.idx = CORIO__TIMER_IDLE;
+				corio__interrupt(l, w, -ENOMEM);
+			} else {
+				if (w->unlink)
+					w->unlink(w);
+				return -ENOMEM;
+			}
 		}
 	}
 	t->wait = w;
