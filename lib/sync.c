@@ -214,10 +214,26 @@ static bool refuse(const char *fn, const void *obj, int err)
 	return true;
 }
 
-static bool free_refused(const char *fn, const void *obj, size_t waiters, const char *what)
+/*
+ * Whether a free may go ahead: not for NULL (a no-op), a bad object
+ * (EINVAL), or one that `busy` tasks wait on or hold (EBUSY, said on
+ * stderr in every mode: freeing it would leave them with a dangling
+ * pointer). On yes, the object is unlisted and ready for free().
+ */
+static bool may_free(const char *fn, void *obj, int kind, size_t busy, const char *what)
 {
-	fprintf(stderr, "corio: %s(%p): %zu task(s) %s; not freed\n", fn, obj, waiters, what);
-	errno = EBUSY;
+	if (!obj)
+		return false;
+	if (!obj_ok(obj, kind)) {
+		refuse(fn, obj, EINVAL);
+		return false;
+	}
+	if (busy) {
+		fprintf(stderr, "corio: %s(%p): %zu task(s) %s; not freed\n", fn, obj, busy, what);
+		errno = EBUSY;
+		return false;
+	}
+	corio__obj_fini(obj);
 	return true;
 }
 
@@ -285,16 +301,8 @@ CORIO__API int corio_event_is_set(const corio_event *e)
 
 CORIO__API void corio_event_free(corio_event *e)
 {
-	if (!e)
-		return;
-	if (!obj_ok(e, CORIO__OBJ_EVENT)) {
-		refuse("corio_event_free", e, EINVAL);
-		return;
-	}
-	if (e->wq.n && free_refused("corio_event_free", e, e->wq.n, "wait on it"))
-		return;
-	corio__obj_fini(&e->obj);
-	free(e);
+	if (may_free("corio_event_free", e, CORIO__OBJ_EVENT, e ? e->wq.n : 0, "wait on it"))
+		free(e);
 }
 
 /* ------------------------------------------------------------------------
@@ -395,18 +403,10 @@ CORIO__API int corio_mutex_unlock(corio_mutex *m)
 
 CORIO__API void corio_mutex_free(corio_mutex *m)
 {
-	if (!m)
-		return;
-	if (!obj_ok(m, CORIO__OBJ_MUTEX)) {
-		refuse("corio_mutex_free", m, EINVAL);
-		return;
-	}
-	if (m->wq.n && free_refused("corio_mutex_free", m, m->wq.n, "wait on it"))
-		return;
-	if (m->owner && free_refused("corio_mutex_free", m, 1, "hold it"))
-		return;
-	corio__obj_fini(&m->obj);
-	free(m);
+	size_t busy = m ? m->wq.n + (m->owner != NULL) : 0;
+
+	if (may_free("corio_mutex_free", m, CORIO__OBJ_MUTEX, busy, "hold it or wait on it"))
+		free(m);
 }
 
 /* ------------------------------------------------------------------------
@@ -491,16 +491,8 @@ CORIO__API int corio_sem_value(const corio_sem *s)
 
 CORIO__API void corio_sem_free(corio_sem *s)
 {
-	if (!s)
-		return;
-	if (!obj_ok(s, CORIO__OBJ_SEM)) {
-		refuse("corio_sem_free", s, EINVAL);
-		return;
-	}
-	if (s->wq.n && free_refused("corio_sem_free", s, s->wq.n, "wait on it"))
-		return;
-	corio__obj_fini(&s->obj);
-	free(s);
+	if (may_free("corio_sem_free", s, CORIO__OBJ_SEM, s ? s->wq.n : 0, "wait on it"))
+		free(s);
 }
 
 /* ------------------------------------------------------------------------
@@ -579,16 +571,8 @@ CORIO__API void corio_cond_broadcast(corio_cond *c)
 
 CORIO__API void corio_cond_free(corio_cond *c)
 {
-	if (!c)
-		return;
-	if (!obj_ok(c, CORIO__OBJ_COND)) {
-		refuse("corio_cond_free", c, EINVAL);
-		return;
-	}
-	if (c->wq.n && free_refused("corio_cond_free", c, c->wq.n, "wait on it"))
-		return;
-	corio__obj_fini(&c->obj);
-	free(c);
+	if (may_free("corio_cond_free", c, CORIO__OBJ_COND, c ? c->wq.n : 0, "wait on it"))
+		free(c);
 }
 
 /* ------------------------------------------------------------------------
@@ -745,18 +729,12 @@ CORIO__API size_t corio_queue_size(const corio_queue *q)
 
 CORIO__API void corio_queue_free(corio_queue *q)
 {
-	if (!q)
-		return;
-	if (!obj_ok(q, CORIO__OBJ_QUEUE)) {
-		refuse("corio_queue_free", q, EINVAL);
-		return;
+	size_t busy = q ? q->getters.n + q->putters.n : 0;
+
+	if (may_free("corio_queue_free", q, CORIO__OBJ_QUEUE, busy, "wait on it")) {
+		free(q->buf);
+		free(q);
 	}
-	if ((q->getters.n || q->putters.n) &&
-	    free_refused("corio_queue_free", q, q->getters.n + q->putters.n, "wait on it"))
-		return;
-	corio__obj_fini(&q->obj);
-	free(q->buf);
-	free(q);
 }
 
 /* ------------------------------------------------------------------------

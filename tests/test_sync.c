@@ -163,11 +163,10 @@ static void test_event_set_wakes_all(void **state)
  * Mutex
  * ------------------------------------------------------------------------ */
 
-static int mutex_locker(void *arg)
+/* Takes w->obj, holds it for hold_ms (or a yield), gives it back. */
+static int hold(struct waiter *w, int (*take)(void *), int (*give)(void *), bool yield_if_no_hold)
 {
-	struct waiter *w = arg;
-
-	w->r = corio_mutex_lock(w->obj);
+	w->r = take(w->obj);
 	if (w->r < 0) {
 		w->done = 1;
 		return w->r;
@@ -177,12 +176,20 @@ static int mutex_locker(void *arg)
 		check_log_add(w->log, "%d ", w->id);
 	if (w->hold_ms)
 		corio_sleep_ms((uint64_t)w->hold_ms);
-	else
+	else if (yield_if_no_hold)
 		corio_yield();
 	leave(w);
-	w->unlock_r = corio_mutex_unlock(w->obj);
+	w->unlock_r = give(w->obj);
 	w->done = 1;
 	return w->unlock_r;
+}
+
+static int mutex_take(void *o) { return corio_mutex_lock(o); }
+static int mutex_give(void *o) { return corio_mutex_unlock(o); }
+
+static int mutex_locker(void *arg)
+{
+	return hold(arg, mutex_take, mutex_give, true);
 }
 
 static int mutex_trylocker(void *arg)
@@ -396,24 +403,16 @@ static void test_mutex_exclusion(void **state)
  * Semaphore
  * ------------------------------------------------------------------------ */
 
+static int sem_take(void *o) { return corio_sem_acquire(o); }
+static int sem_give(void *o)
+{
+	corio_sem_release(o);
+	return 0;
+}
+
 static int sem_user(void *arg)
 {
-	struct waiter *w = arg;
-
-	w->r = corio_sem_acquire(w->obj);
-	if (w->r < 0) {
-		w->done = 1;
-		return w->r;
-	}
-	enter(w);
-	if (w->log)
-		check_log_add(w->log, "%d ", w->id);
-	if (w->hold_ms)
-		corio_sleep_ms((uint64_t)w->hold_ms);
-	leave(w);
-	corio_sem_release(w->obj);
-	w->done = 1;
-	return 0;
+	return hold(arg, sem_take, sem_give, false);
 }
 
 static int sem_bounded_main(void *arg)
