@@ -424,6 +424,99 @@ int    corio_dump_tasks(int fd);
  * handle. For an ended task, the figure at its end. */
 size_t corio_task_stack_peak(const corio_task *t);
 
+/* ------------------------------------------------------------------------
+ * Files (aiofiles)
+ *
+ * Each call is one io_uring operation; the calling task suspends until it
+ * completes. Arguments mirror POSIX; results are >= 0 or -errno. Every call
+ * here can also fail with -ECANCELED and -ETIMEDOUT: an operation in flight
+ * is then cancelled, and the call returns only after the kernel is done
+ * with its buffers. If the operation completed anyway, its real result
+ * (bytes moved, a new fd) is returned instead and the next blocking call
+ * reports the cancel: no data is lost. -EPERM outside a task.
+ *
+ * off = -1 means the file position (read(2)/write(2), which advance it);
+ * any other offset is pread/pwrite. Transfers are capped at 0x7ffff000
+ * bytes per call, as read(2) caps them: check the count.
+ * ------------------------------------------------------------------------ */
+
+struct statx;
+struct iovec;
+
+/* O_CLOEXEC is always added. */
+int     corio_open(const char *path, int flags, mode_t mode);
+int     corio_openat(int dirfd, const char *path, int flags, mode_t mode);
+ssize_t corio_read(int fd, void *buf, size_t n, int64_t off);
+ssize_t corio_write(int fd, const void *buf, size_t n, int64_t off);
+ssize_t corio_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off);
+ssize_t corio_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off);
+int     corio_fsync(int fd);
+int     corio_fdatasync(int fd);
+/* statx(2): dirfd, path, AT_* flags, STATX_* mask. */
+int     corio_statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *st);
+/*
+ * Closes fd in every case (never -ECANCELED: that would leak it). It first
+ * cancels every corio operation other tasks still have pending on fd, which
+ * io_uring would otherwise keep running after the close. Outside a task it
+ * is close(2).
+ */
+int     corio_close(int fd);
+
+/* Reads the whole file into a malloc'd buffer (*data, NUL-terminated; free
+ * it) and returns its length. -EFBIG if it is larger than max bytes (0 =
+ * 1 GiB), or any error of open/statx/read. */
+ssize_t corio_read_file(const char *path, void **data, size_t max);
+/* Writes all n bytes, looping over short writes (off = -1: at the file
+ * position). Returns n, or the error that stopped it; *written (may be
+ * NULL) gets the bytes written in either case, also on -ETIMEDOUT. */
+ssize_t corio_write_all(int fd, const void *buf, size_t n, int64_t off, size_t *written);
+
+/* ------------------------------------------------------------------------
+ * Sockets (asyncio streams)
+ *
+ * The same rules as files. Sockets are made with SOCK_CLOEXEC; sends use
+ * MSG_NOSIGNAL (a vanished peer is -EPIPE, never SIGPIPE). A recv that was
+ * cancelled leaves the socket usable.
+ * ------------------------------------------------------------------------ */
+
+int     corio_socket(int domain, int type, int protocol);
+int     corio_connect(int fd, const struct sockaddr *addr, socklen_t len);
+/* The new socket has SOCK_CLOEXEC; addr may be NULL. */
+int     corio_accept(int fd, struct sockaddr *addr, socklen_t *len);
+ssize_t corio_recv(int fd, void *buf, size_t n, int flags);
+ssize_t corio_send(int fd, const void *buf, size_t n, int flags);
+ssize_t corio_recvmsg(int fd, struct msghdr *msg, int flags);
+ssize_t corio_sendmsg(int fd, const struct msghdr *msg, int flags);
+/* Sends all n bytes, looping over short sends. Returns n or the error that
+ * stopped it; *sent (may be NULL) gets the bytes sent in either case, so a
+ * deadline tells how far it got. */
+ssize_t corio_send_all(int fd, const void *buf, size_t n, int flags, size_t *sent);
+int     corio_shutdown(int fd, int how);
+/* Waits until fd is ready for events (POLLIN, POLLOUT, ...) and returns the
+ * revents: lets non-blocking third-party code (a database client, TLS) run
+ * in a task. */
+int     corio_poll(int fd, short events);
+
+/*
+ * A listening TCP socket on host:port, with SO_REUSEADDR. host NULL or ""
+ * means 127.0.0.1; "0.0.0.0" or "::" listen on every interface; names are
+ * resolved as corio_dial_tcp does. Port 0 picks a free port (see
+ * corio_local_port). backlog <= 0 means SOMAXCONN. Returns the fd.
+ * CORIO_LISTEN_REUSEPORT adds SO_REUSEPORT (one listener per loop).
+ */
+#define CORIO_LISTEN_REUSEPORT (1u << 0)
+int     corio_listen_tcp(const char *host, uint16_t port, int backlog);
+int     corio_listen_tcp_ex(const char *host, uint16_t port, int backlog, unsigned flags);
+/*
+ * A connected TCP socket (TCP_NODELAY set). Numeric addresses (IPv4, IPv6)
+ * connect at once; names are resolved with getaddrinfo on a helper thread,
+ * without blocking the loop, and each address is tried in turn. -ENOENT for
+ * an unknown name, else the last connect error (-ECONNREFUSED, ...).
+ */
+int     corio_dial_tcp(const char *host, uint16_t port);
+/* The local port of a bound socket, or -errno. */
+int     corio_local_port(int fd);
+
 #ifdef __cplusplus
 }
 #endif

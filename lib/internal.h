@@ -133,7 +133,7 @@ enum corio__wait_what {
 	CORIO__WHY_SLEEP = 0, CORIO__WHY_JOIN, CORIO__WHY_GATHER, CORIO__WHY_GROUP,
 	CORIO__WHY_EVENT, CORIO__WHY_MUTEX, CORIO__WHY_SEM, CORIO__WHY_COND,
 	CORIO__WHY_QUEUE_PUT, CORIO__WHY_QUEUE_GET, CORIO__WHY_DRAIN, CORIO__WHY_OP,
-	CORIO__WHY_COUNT
+	CORIO__WHY_THREAD, CORIO__WHY_COUNT
 };
 
 typedef struct corio__wait corio__wait;
@@ -179,6 +179,39 @@ struct corio__scope {
 	uint8_t       shield;    /* a shield is in effect here */
 	uint8_t       is_shield; /* this scope is a shield */
 };
+
+/* --------------------------------------------------------------------------
+ * Work done on other threads (mailbox.c)
+ *
+ * A task hands a job to another thread and waits with job->w set; the
+ * thread calls corio__xjob_post when done, and the loop wakes the task. A
+ * task that stops waiting (cancel, deadline) sets job->w to NULL: the loop
+ * then calls job->release when the job arrives, or the posting thread does
+ * if the loop is gone.
+ * ------------------------------------------------------------------------ */
+
+/* user_data values that name no wait record */
+#define CORIO__UD_IGNORE  ((uint64_t)1) /* async cancels: nobody waits */
+#define CORIO__UD_MAILBOX ((uint64_t)2) /* the mailbox's eventfd poll */
+
+typedef struct corio__loop corio__loop;
+typedef struct corio__mailbox corio__mailbox;
+typedef struct corio__xjob corio__xjob;
+struct corio__xjob {
+	corio__xjob    *next;
+	corio__mailbox *mbox;
+	corio__wait    *w;                   /* loop thread only */
+	void          (*release)(corio__xjob *j); /* frees an abandoned job */
+};
+
+/* Loop side, before handing j to its thread: 0 or -errno. */
+int  corio__xjob_start(corio__loop *l, corio__xjob *j);
+/* Undoes corio__xjob_start when the thread could not be started. */
+void corio__xjob_cancel_start(corio__loop *l, corio__xjob *j);
+/* Thread side: j is done. */
+void corio__xjob_post(corio__xjob *j);
+void corio__mailbox_ready(corio__loop *l);
+void corio__mailbox_close(corio__loop *l);
 
 /* --------------------------------------------------------------------------
  * Tasks
@@ -268,7 +301,9 @@ struct corio__loop {
 	corio__loop      *reg_next, *reg_prev; /* the process's list of loops */
 	unsigned          sq_pending;   /* SQEs prepared, not yet submitted */
 	unsigned          inflight;     /* ops submitted, CQE not yet reaped */
-	unsigned          external;     /* wakeups that may come from outside */
+	unsigned          external;     /* jobs on other threads that will post back */
+	corio__mailbox   *mbox;         /* where those threads post (lazily made) */
+	bool              mbox_armed;   /* its eventfd poll is in the ring */
 	uint64_t          next_id;
 	int               index;
 	bool              debug;

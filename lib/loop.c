@@ -33,8 +33,6 @@ CORIO__TLS corio__loop *corio__tls_loop;
 #define DEFAULT_SQ      256
 #define DEFAULT_BATCH   128
 #define MAX_STACK       ((size_t)1 << 30)
-/* The user_data of SQEs whose completion nobody waits for (async cancels). */
-#define UD_IGNORE       ((uint64_t)1)
 #define CORIO__CFG_ALL  (CORIO_CFG_NO_DEFER_TASKRUN | CORIO_CFG_NO_COOP_TASKRUN | \
 			 CORIO_CFG_NO_REGISTER_FD | CORIO_CFG_QUIET | CORIO_CFG_DEBUG)
 
@@ -157,8 +155,12 @@ static void handle_cqe(corio__loop *l, const struct io_uring_cqe *cqe)
 	int res = cqe->res;
 
 	CORIO__PROBE2(complete, cqe->user_data, res);
+	if (cqe->user_data == CORIO__UD_MAILBOX) {
+		corio__mailbox_ready(l);
+		return;
+	}
 	l->inflight--;
-	if (cqe->user_data == UD_IGNORE || cqe->user_data == 0)
+	if (cqe->user_data == CORIO__UD_IGNORE || cqe->user_data == 0)
 		return;
 	w = (corio__wait *)(uintptr_t)cqe->user_data;
 	/* An op we interrupted reports why, unless it finished anyway: then
@@ -200,7 +202,7 @@ void corio__interrupt(corio__loop *l, corio__wait *w, int res)
 		sqe = corio__sqe(l);
 		if (sqe) {
 			io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)w, 0);
-			io_uring_sqe_set_data64(sqe, UD_IGNORE);
+			io_uring_sqe_set_data64(sqe, CORIO__UD_IGNORE);
 			l->inflight++;
 		}
 		/* No SQE at all means the ring is broken; the op's own CQE
@@ -452,6 +454,7 @@ static void loop_fini(corio__loop *l, bool forced)
 		fprintf(stderr, "corio: debug: %zu task handle(s) never joined or detached\n",
 			unjoined);
 	corio__scope_chunks_free(l);
+	corio__mailbox_close(l);
 	corio__debug_loop_fini(l);
 	corio__stack_pool_fini(&l->stacks);
 	corio__heap_free(&l->timers);

@@ -1,0 +1,669 @@
+/*
+ * io.c - files and sockets: each call is one io_uring operation submitted
+ * from the calling task, which suspends until the operation's CQE.
+ *
+ * Every call follows one pattern (op_begin, prepare the SQE, op_wait):
+ *   1. the task may block at all (not cancelled, deadline not passed);
+ *   2. its wait record (on its stack) becomes the SQE's user_data;
+ *   3. it suspends; the loop submits the batch, and the CQE wakes it.
+ * A cancel or deadline while suspended submits IORING_OP_ASYNC_CANCEL and
+ * the task still waits for the op's own CQE: the kernel may write into the
+ * task's buffer (on its stack, often) until then. If the op completed
+ * anyway, its real result is returned (bytes moved, an fd) and the next
+ * blocking call reports the cancel: nothing is lost.
+ *
+ * Name resolution (getaddrinfo blocks) runs on a helper thread and comes
+ * back through the loop's mailbox (mailbox.c).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* What read(2) and write(2) move at most in one call. */
+#define MAX_RW ((size_t)0x7ffff000)
+
+/* Checks that the caller may block and gets an SQE; NULL with *err set. */
+static struct io_uring_sqe *op_begin(corio__loop **lp, int *err)
+{
+	corio__loop *l = corio__tls_loop;
+	struct io_uring_sqe *sqe;
+	int r;
+
+	if (!l || !l->current) {
+		*err = -EPERM;
+		return NULL;
+	}
+	r = corio__may_block(l->current);
+	if (r < 0) {
+		*err = r;
+		return NULL;
+	}
+	sqe = corio__sqe(l);
+	if (!sqe) {
+		*err = -EBUSY;
+		return NULL;
+	}
+	*lp = l;
+	return sqe;
+}
+
+/* Submits sqe as w's op and waits for its CQE; returns its result. */
+static int op_wait(corio__loop *l, struct io_uring_sqe *sqe, corio__wait *w)
+{
+	w->kind = CORIO__W_OP;
+	w->what = CORIO__WHY_OP;
+	io_uring_sqe_set_data(sqe, w);
+	l->inflight++;
+	return corio__block(l, w, 0);
+}
+
+/* The shape of most calls: begin, prep, wait. */
+#define OP_RUN(prep)                                            \
+	do {                                                    \
+		corio__loop *l_;                                \
+		corio__wait w_ = { 0 };                         \
+		int e_;                                         \
+		struct io_uring_sqe *sqe = op_begin(&l_, &e_);  \
+		if (!sqe)                                       \
+			return e_;                              \
+		prep;                                           \
+		return op_wait(l_, sqe, &w_);                   \
+	} while (0)
+
+static int check_off(int64_t off)
+{
+	return off < -1 ? -EINVAL : 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Files
+ * ------------------------------------------------------------------------ */
+
+CORIO__API int corio_openat(int dirfd, const char *path, int flags, mode_t mode)
+{
+	if (!path)
+		return -EFAULT;
+	OP_RUN(io_uring_prep_openat(sqe, dirfd, path, flags | O_CLOEXEC, mode));
+}
+
+CORIO__API int corio_open(const char *path, int flags, mode_t mode)
+{
+	return corio_openat(AT_FDCWD, path, flags, mode);
+}
+
+CORIO__API ssize_t corio_read(int fd, void *buf, size_t n, int64_t off)
+{
+	if (fd < 0)
+		return -EBADF;
+	if (check_off(off) < 0)
+		return -EINVAL;
+	if (!buf && n)
+		return -EFAULT;
+	if (n > MAX_RW)
+		n = MAX_RW;
+	OP_RUN(io_uring_prep_read(sqe, fd, buf, (unsigned)n, (uint64_t)off));
+}
+
+CORIO__API ssize_t corio_write(int fd, const void *buf, size_t n, int64_t off)
+{
+	if (fd < 0)
+		return -EBADF;
+	if (check_off(off) < 0)
+		return -EINVAL;
+	if (!buf && n)
+		return -EFAULT;
+	if (n > MAX_RW)
+		n = MAX_RW;
+	OP_RUN(io_uring_prep_write(sqe, fd, buf, (unsigned)n, (uint64_t)off));
+}
+
+static int check_iov(int fd, const struct iovec *iov, int iovcnt, int64_t off)
+{
+	if (fd < 0)
+		return -EBADF;
+	if (iovcnt < 0 || iovcnt > IOV_MAX || check_off(off) < 0)
+		return -EINVAL;
+	if (!iov && iovcnt)
+		return -EFAULT;
+	return 0;
+}
+
+CORIO__API ssize_t corio_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off)
+{
+	int r = check_iov(fd, iov, iovcnt, off);
+
+	if (r < 0)
+		return r;
+	OP_RUN(io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off));
+}
+
+CORIO__API ssize_t corio_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off)
+{
+	int r = check_iov(fd, iov, iovcnt, off);
+
+	if (r < 0)
+		return r;
+	OP_RUN(io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off));
+}
+
+CORIO__API int corio_fsync(int fd)
+{
+	if (fd < 0)
+		return -EBADF;
+	OP_RUN(io_uring_prep_fsync(sqe, fd, 0));
+}
+
+CORIO__API int corio_fdatasync(int fd)
+{
+	if (fd < 0)
+		return -EBADF;
+	OP_RUN(io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC));
+}
+
+CORIO__API int corio_statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *st)
+{
+	if (!path || !st)
+		return -EFAULT;
+	OP_RUN(io_uring_prep_statx(sqe, dirfd, path, flags, mask, st));
+}
+
+/*
+ * Closes fd in every case, cancelled or not (a close that could fail with
+ * -ECANCELED would leak the fd). First it cancels every corio operation
+ * still pending on fd in other tasks: with io_uring they hold their own
+ * reference to the file and would otherwise wait on after the close.
+ */
+CORIO__API int corio_close(int fd)
+{
+	corio__loop *l = corio__tls_loop;
+	struct io_uring_sqe *sqe;
+	corio__wait w = { .drain = 1 };
+
+	if (fd < 0)
+		return -EBADF;
+	if (!l || !l->current)
+		return close(fd) < 0 ? -errno : 0;
+	sqe = corio__sqe(l);
+	if (sqe) {
+		io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+		io_uring_sqe_set_data64(sqe, CORIO__UD_IGNORE);
+		l->inflight++;
+	}
+	sqe = corio__sqe(l);
+	if (!sqe)
+		return close(fd) < 0 ? -errno : 0;
+	io_uring_prep_close(sqe, fd);
+	return op_wait(l, sqe, &w);
+}
+
+/* The whole file into one malloc'd, NUL-terminated buffer. */
+CORIO__API ssize_t corio_read_file(const char *path, void **data, size_t max)
+{
+	struct statx st;
+	size_t cap, len = 0;
+	char *buf;
+	int fd;
+	ssize_t r;
+
+	if (!path || !data)
+		return -EFAULT;
+	*data = NULL;
+	if (max == 0)
+		max = (size_t)1 << 30;
+	fd = corio_open(path, O_RDONLY, 0);
+	if (fd < 0)
+		return fd;
+	r = corio_statx(fd, "", AT_EMPTY_PATH, STATX_SIZE, &st);
+	if (r < 0)
+		goto out;
+	if (st.stx_size > max) {
+		r = -EFBIG;
+		goto out;
+	}
+	/* Files like /proc's say 0: start small and grow. */
+	cap = st.stx_size ? (size_t)st.stx_size + 1 : 4096;
+	buf = malloc(cap + 1);
+	if (!buf) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		if (len == cap) {
+			char *nb;
+			if (cap >= max) {
+				free(buf);
+				r = -EFBIG;
+				goto out;
+			}
+			cap = cap * 2 > max ? max : cap * 2;
+			nb = realloc(buf, cap + 1);
+			if (!nb) {
+				free(buf);
+				r = -ENOMEM;
+				goto out;
+			}
+			buf = nb;
+		}
+		r = corio_read(fd, buf + len, cap - len, (int64_t)len);
+		if (r < 0) {
+			free(buf);
+			goto out;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	buf[len] = '\0';
+	*data = buf;
+	r = (ssize_t)len;
+out:
+	corio_close(fd);
+	return r;
+}
+
+/* Loops over short transfers; *done (may be NULL) gets what moved. */
+static ssize_t xfer_all(int fd, const void *buf, size_t n, int64_t off, int flags, bool sock,
+			size_t *done)
+{
+	size_t sent = 0;
+	ssize_t r = 0;
+
+	while (sent < n) {
+		const char *p = (const char *)buf + sent;
+		if (sock)
+			r = corio_send(fd, p, n - sent, flags);
+		else
+			r = corio_write(fd, p, n - sent, off < 0 ? -1 : off + (int64_t)sent);
+		if (r < 0)
+			break;
+		if (r == 0) {
+			r = -EIO; /* no progress: do not spin */
+			break;
+		}
+		sent += (size_t)r;
+	}
+	if (done)
+		*done = sent;
+	return r < 0 ? r : (ssize_t)sent;
+}
+
+CORIO__API ssize_t corio_write_all(int fd, const void *buf, size_t n, int64_t off, size_t *written)
+{
+	if (written)
+		*written = 0;
+	if (check_off(off) < 0)
+		return -EINVAL;
+	if (!buf && n)
+		return -EFAULT;
+	return xfer_all(fd, buf, n, off, 0, false, written);
+}
+
+/* ------------------------------------------------------------------------
+ * Sockets
+ * ------------------------------------------------------------------------ */
+
+CORIO__API int corio_socket(int domain, int type, int protocol)
+{
+	static int no_socket_op; /* this kernel refused IORING_OP_SOCKET */
+	corio__loop *l;
+	corio__wait w = { 0 };
+	struct io_uring_sqe *sqe;
+	int r;
+
+	type |= SOCK_CLOEXEC;
+	if (!__atomic_load_n(&no_socket_op, __ATOMIC_RELAXED)) {
+		sqe = op_begin(&l, &r);
+		if (!sqe)
+			return r;
+		io_uring_prep_socket(sqe, domain, type, protocol, 0);
+		r = op_wait(l, sqe, &w);
+		if (r != -EINVAL && r != -EOPNOTSUPP)
+			return r;
+		/* Maybe the arguments, maybe a kernel without the op: ask
+		 * the system call, and remember if it agrees. */
+		int fd = socket(domain, type, protocol);
+		if (fd < 0)
+			return -errno;
+		__atomic_store_n(&no_socket_op, 1, __ATOMIC_RELAXED);
+		return fd;
+	}
+	if (!corio__tls_loop || !corio__tls_loop->current)
+		return -EPERM;
+	r = corio__may_block(corio__tls_loop->current);
+	if (r < 0)
+		return r;
+	r = socket(domain, type, protocol);
+	return r < 0 ? -errno : r;
+}
+
+CORIO__API int corio_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	if (fd < 0)
+		return -EBADF;
+	if (!addr)
+		return -EFAULT;
+	OP_RUN(io_uring_prep_connect(sqe, fd, addr, len));
+}
+
+CORIO__API int corio_accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	if (fd < 0)
+		return -EBADF;
+	if (addr && !len)
+		return -EFAULT;
+	OP_RUN(io_uring_prep_accept(sqe, fd, addr, len, SOCK_CLOEXEC));
+}
+
+CORIO__API ssize_t corio_recv(int fd, void *buf, size_t n, int flags)
+{
+	if (fd < 0)
+		return -EBADF;
+	if (!buf && n)
+		return -EFAULT;
+	if (n > MAX_RW)
+		n = MAX_RW;
+	OP_RUN(io_uring_prep_recv(sqe, fd, buf, n, flags));
+}
+
+/* MSG_NOSIGNAL always: a peer that went away is -EPIPE, not SIGPIPE. */
+CORIO__API ssize_t corio_send(int fd, const void *buf, size_t n, int flags)
+{
+	if (fd < 0)
+		return -EBADF;
+	if (!buf && n)
+		return -EFAULT;
+	if (n > MAX_RW)
+		n = MAX_RW;
+	OP_RUN(io_uring_prep_send(sqe, fd, buf, n, flags | MSG_NOSIGNAL));
+}
+
+CORIO__API ssize_t corio_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	if (fd < 0)
+		return -EBADF;
+	if (!msg)
+		return -EFAULT;
+	OP_RUN(io_uring_prep_recvmsg(sqe, fd, msg, (unsigned)flags));
+}
+
+CORIO__API ssize_t corio_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	if (fd < 0)
+		return -EBADF;
+	if (!msg)
+		return -EFAULT;
+	OP_RUN(io_uring_prep_sendmsg(sqe, fd, msg, (unsigned)flags | MSG_NOSIGNAL));
+}
+
+CORIO__API ssize_t corio_send_all(int fd, const void *buf, size_t n, int flags, size_t *sent)
+{
+	if (sent)
+		*sent = 0;
+	if (!buf && n)
+		return -EFAULT;
+	return xfer_all(fd, buf, n, 0, flags, true, sent);
+}
+
+CORIO__API int corio_shutdown(int fd, int how)
+{
+	if (fd < 0)
+		return -EBADF;
+	OP_RUN(io_uring_prep_shutdown(sqe, fd, how));
+}
+
+CORIO__API int corio_poll(int fd, short events)
+{
+	if (fd < 0)
+		return -EBADF;
+	OP_RUN(io_uring_prep_poll_add(sqe, fd, (unsigned)(uint16_t)events));
+}
+
+/* ------------------------------------------------------------------------
+ * TCP helpers and name resolution
+ * ------------------------------------------------------------------------ */
+
+struct resolve_job {
+	corio__xjob      x;      /* first */
+	char             host[NI_MAXHOST];
+	char             port[8];
+	int              passive;
+	int              err;    /* getaddrinfo's */
+	struct addrinfo *res;
+};
+
+static void resolve_release(corio__xjob *x)
+{
+	struct resolve_job *j = (struct resolve_job *)x;
+
+	if (j->res)
+		freeaddrinfo(j->res);
+	free(j);
+}
+
+static void *resolve_thread(void *arg)
+{
+	struct resolve_job *j = arg;
+	/* No AI_ADDRCONFIG: on a machine with loopback only it hides
+	 * "localhost" itself. */
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC,
+				  .ai_flags = j->passive ? AI_PASSIVE : 0 };
+
+	j->err = getaddrinfo(j->host, j->port, &hints, &j->res);
+	corio__xjob_post(&j->x);
+	return NULL;
+}
+
+static void resolve_unlink(corio__wait *w)
+{
+	((corio__xjob *)w->ctx)->w = NULL; /* abandoned: the loop frees it */
+}
+
+static int gai_errno(int e)
+{
+	switch (e) {
+	case EAI_NONAME:
+#ifdef EAI_NODATA
+	case EAI_NODATA:
+#endif
+	case EAI_ADDRFAMILY:
+		return -ENOENT;
+	case EAI_AGAIN:
+		return -EAGAIN;
+	case EAI_MEMORY:
+		return -ENOMEM;
+	case EAI_SYSTEM:
+		return errno ? -errno : -EIO;
+	default:
+		return -EINVAL;
+	}
+}
+
+/*
+ * Resolves host:port for a TCP socket. Numeric addresses need no thread;
+ * names go to a helper thread, the task waiting (cancellable) meanwhile.
+ * On success (*out)->res is the list; resolve_release frees it all.
+ */
+static int resolve(const char *host, uint16_t port, bool passive, struct resolve_job **out)
+{
+	corio__loop *l = corio__tls_loop;
+	struct resolve_job *j;
+	pthread_attr_t a;
+	pthread_t th;
+	int r;
+
+	*out = NULL;
+	if (strlen(host) >= NI_MAXHOST)
+		return -ENAMETOOLONG;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	snprintf(j->host, sizeof(j->host), "%s", host);
+	snprintf(j->port, sizeof(j->port), "%u", (unsigned)port);
+	j->passive = passive;
+	j->x.release = resolve_release;
+	{
+		/* Numeric: no thread, no wait. */
+		struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+					  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV |
+						      (passive ? AI_PASSIVE : 0) };
+		if (getaddrinfo(j->host, j->port, &hints, &j->res) == 0) {
+			*out = j;
+			return 0;
+		}
+		j->res = NULL;
+	}
+	r = corio__xjob_start(l, &j->x);
+	if (r < 0) {
+		free(j);
+		return r;
+	}
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, 256 * 1024);
+	r = pthread_create(&th, &a, resolve_thread, j);
+	pthread_attr_destroy(&a);
+	if (r != 0) {
+		corio__xjob_cancel_start(l, &j->x);
+		free(j);
+		return -r;
+	}
+	{
+		corio__wait w = { .kind = CORIO__W_PLAIN, .what = CORIO__WHY_THREAD,
+				  .unlink = resolve_unlink, .ctx = &j->x };
+		j->x.w = &w;
+		r = corio__block(l, &w, 0);
+		if (r < 0)
+			return r; /* abandoned: freed when it arrives */
+	}
+	if (j->err) {
+		r = gai_errno(j->err);
+		resolve_release(&j->x);
+		return r;
+	}
+	*out = j;
+	return 0;
+}
+
+static int task_check(void)
+{
+	corio__loop *l = corio__tls_loop;
+
+	if (!l || !l->current)
+		return -EPERM;
+	return corio__may_block(l->current);
+}
+
+CORIO__API int corio_listen_tcp_ex(const char *host, uint16_t port, int backlog, unsigned flags)
+{
+	struct resolve_job *j;
+	int r, fd = -1, one = 1;
+
+	if (flags & ~CORIO_LISTEN_REUSEPORT)
+		return -EINVAL;
+	r = task_check();
+	if (r < 0)
+		return r;
+	if (!host || !*host)
+		host = "127.0.0.1";
+	r = resolve(host, port, true, &j);
+	if (r < 0)
+		return r;
+	r = -EADDRNOTAVAIL;
+	for (struct addrinfo *ai = j->res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			r = -errno;
+			continue;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if ((flags & CORIO_LISTEN_REUSEPORT) &&
+		    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+			r = -errno;
+			close(fd);
+			fd = -1;
+			continue;
+		}
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    listen(fd, backlog > 0 ? backlog : SOMAXCONN) == 0)
+			break;
+		r = -errno;
+		close(fd);
+		fd = -1;
+	}
+	resolve_release(&j->x);
+	return fd >= 0 ? fd : r;
+}
+
+CORIO__API int corio_listen_tcp(const char *host, uint16_t port, int backlog)
+{
+	return corio_listen_tcp_ex(host, port, backlog, 0);
+}
+
+CORIO__API int corio_dial_tcp(const char *host, uint16_t port)
+{
+	struct resolve_job *j;
+	int r, fd = -1;
+
+	if (!host || !*host)
+		return -EINVAL;
+	r = task_check();
+	if (r < 0)
+		return r;
+	r = resolve(host, port, false, &j);
+	if (r < 0)
+		return r;
+	r = -EADDRNOTAVAIL;
+	/* Each address in turn, as getaddrinfo orders them (RFC 6724). */
+	for (struct addrinfo *ai = j->res; ai; ai = ai->ai_next) {
+		fd = corio_socket(ai->ai_family, SOCK_STREAM, 0);
+		if (fd < 0) {
+			r = fd;
+			if (r == -ECANCELED || r == -ETIMEDOUT)
+				break;
+			continue;
+		}
+		r = corio_connect(fd, ai->ai_addr, ai->ai_addrlen);
+		if (r == 0) {
+			int one = 1;
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			break;
+		}
+		corio_close(fd);
+		fd = -1;
+		if (r == -ECANCELED || r == -ETIMEDOUT)
+			break;
+	}
+	resolve_release(&j->x);
+	return fd >= 0 ? fd : r;
+}
+
+CORIO__API int corio_local_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -errno;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return -EAFNOSUPPORT;
+}
