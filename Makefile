@@ -42,7 +42,7 @@ LDAPP    := -rdynamic
 # Debian packages: what `make` needs, and what only `make bench` wants.
 DEPS_CORE  := gcc make pkg-config liburing-dev libjemalloc-dev libcmocka-dev \
               systemtap-sdt-dev libboost-context-dev libuv1-dev gdb
-DEPS_BENCH := python3
+DEPS_BENCH := python3 fio nginx-light wrk
 
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_ASM  := lib/arch/switch_x86_64.S

@@ -168,6 +168,10 @@ int bench_fork(int (*fn)(void *arg, void *out), void *arg, void *out, size_t siz
  * terminated), in its own process group, killed with it after timeout_s. */
 int bench_exec(char *const argv[], char *out, size_t cap, double timeout_s, struct bench_proc *p);
 
+/* The full path of the program `name` next to this one (build/bin/), or
+ * false if it is not there. */
+bool bench_sibling(const char *name, char *path, size_t cap);
+
 /* The full path of an executable found in PATH, or false. */
 bool bench_which(const char *name, char *path, size_t cap);
 
@@ -178,5 +182,8 @@ bool bench_which(const char *name, char *path, size_t cap);
 int bench_switch(const struct bench_opts *o);
 int bench_spawn(const struct bench_opts *o);
 int bench_sleep(const struct bench_opts *o);
+int bench_echo(const struct bench_opts *o);
+int bench_http(const struct bench_opts *o);
+int bench_file(const struct bench_opts *o);
 
 #endif /* CORIO_BENCH_H */

@@ -223,3 +223,21 @@ bool bench_which(const char *name, char *path, size_t cap)
 	}
 	return false;
 }
+
+bool bench_sibling(const char *name, char *path, size_t cap)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+	int k;
+
+	if (n <= 0)
+		return false;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return false;
+	*slash = '\0';
+	k = snprintf(path, cap, "%s/%s", self, name);
+	return k > 0 && (size_t)k < cap && access(path, X_OK) == 0;
+}

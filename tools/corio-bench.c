@@ -33,6 +33,9 @@ static const struct family families[] = {
 	{ "switch", "raw context switch and corio_yield vs Boost fcontext and ucontext", bench_switch },
 	{ "spawn",  "spawn + join of an empty task vs pthread_create + join; malloc check", bench_spawn },
 	{ "sleep",  "100k and 1M sleeping tasks: wall time and memory vs libuv and asyncio", bench_sleep },
+	{ "echo",   "TCP echo, 64 B, 50 and 500 connections: corio-echo vs epoll and libuv", bench_echo },
+	{ "http",   "HTTP keep-alive GET, 100 connections: corio-http vs nginx (1 worker)", bench_http },
+	{ "file",   "4 KiB random reads, depth 32, 1 GiB file: corio-fileread vs fio", bench_file },
 };
 #define NFAMILIES (sizeof(families) / sizeof(families[0]))
 

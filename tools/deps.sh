@@ -30,6 +30,14 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "corio: installing Debian packages:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+# Packages with services (nginx) must not start them: the benchmarks run
+# their own instance on 127.0.0.1, and nothing should listen anywhere else.
+# policy-rc.d answering 101 is Debian's way to say so during installs.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e $policy ]; then
+	printf '#!/bin/sh\nexit 101\n' >$policy && chmod +x $policy
+	trap 'rm -f $policy' EXIT
+fi
 # shellcheck disable=SC2086
 if ! apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1; then
 	apt-get update -qq >/dev/null 2>&1
