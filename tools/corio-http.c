@@ -1,0 +1,752 @@
+/*
+ * corio-http - a small HTTP/1.1 server on corio: one task per connection.
+ *
+ *   corio-http --port N [--host H] [--loops 1] [--max-conns N] [--idle-ms N]
+ *              [--body-size N] [--seconds S] [--stats]
+ *
+ * Every GET is answered 200 with a fixed text/plain body ("Hello, World!",
+ * or --body-size bytes of it repeated), HEAD the same without the body. It
+ * is the server behind HTTP load tests and a worked example of corio's
+ * sockets, deadline scopes and cancellation.
+ *
+ * Connections: keep-alive (HTTP/1.1 by default, HTTP/1.0 with Connection:
+ * keep-alive) and pipelining: after each read, every complete request in
+ * the buffer is parsed (tools/http_parse.h) and answered in order, and the
+ * answers go out in one send. Other methods get 405 with Allow: GET, HEAD;
+ * their framing is sound, so the body (Content-Length) is skipped and the
+ * connection kept. A request the parser rejects gets its status (400, 414,
+ * 431, 501, 505) with Connection: close, then the connection is closed.
+ *
+ * Deadlines: a request must be complete (head and body) within --idle-ms of
+ * the moment the previous one was (or the connection accepted): one
+ * deadline, pushed around each read, covers an idle connection and a
+ * request arriving byte by byte alike (slowloris). A connection that misses
+ * it is closed without an answer. Sending answers is bounded by --idle-ms
+ * too, so a client that never reads cannot hold a task forever.
+ *
+ * Closing: the server closes by shutdown(SHUT_WR) and then reads and drops
+ * what the client still sends (at most 1 s, 256 KiB) until it closes its
+ * side, so that unread bytes do not turn the close into a reset that could
+ * destroy the last answer before the client reads it.
+ *
+ * --max-conns: a connection beyond the limit gets 503 with Connection:
+ * close, written without waiting (a fresh socket's buffer always has room),
+ * and is closed at once; no task is made for it. 0 means no limit.
+ *
+ * Stopping: SIGINT, SIGTERM (read from a signalfd by a task) or the end of
+ * --seconds close the listener, cancel every connection (their blocking
+ * calls return -ECANCELED and they close their sockets), wait until all
+ * have ended, and corio_run returns: exit status 0.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <corio.h>
+
+#include "http_parse.h"
+
+/* A read buffer this large always holds a complete head or an error. */
+#define IN_CAP      (HTTP_MAX_HEAD + 1024)
+#define OUT_CAP     16384
+#define LINGER_MS   1000
+#define LINGER_MAX  (256 * 1024)
+#define BODY_MAX    (64u << 20)
+#define MAX_STATUS  600
+
+struct conn;
+
+struct server {
+	/* options */
+	const char *host;
+	int         port;
+	unsigned    max_conns;
+	uint64_t    idle_ms;
+	size_t      body_len;
+	double      seconds;
+	bool        stats;
+
+	int          lfd, sfd;
+	corio_event *stop, *reap;
+	bool         stopping;
+	const char  *stop_why;
+
+	struct conn *live;      /* connections whose task runs */
+	struct conn *dead;      /* ended, waiting for the reaper's join */
+	size_t       nlive, nunreaped;
+
+	char  *body;
+	char   head200[256];    /* the 200 answer's head up to Content-Length's CRLF */
+	size_t head200_len;
+	time_t date_sec;
+	char   date[64];
+
+	/* counters for --stats */
+	uint64_t accepted, rejected, timeouts, requests, answered[6];
+};
+
+struct conn {
+	struct conn   *prev, *next;
+	struct server *s;
+	corio_task    *task;
+	int            fd;
+	size_t         len;     /* bytes in in[] */
+	size_t         olen;    /* bytes in out[] */
+	uint64_t       discard; /* body bytes of the last request still to skip */
+	http_request   req;
+	char           in[IN_CAP];
+	char           out[OUT_CAP];
+};
+
+/* ------------------------------------------------------------------------
+ * Answers
+ * ------------------------------------------------------------------------ */
+
+/* Rebuilds the Date header and the 200 head when the second changed. */
+static void update_date(struct server *s)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	int n;
+
+	if (now == s->date_sec)
+		return;
+	s->date_sec = now;
+	gmtime_r(&now, &tm);
+	strftime(s->date, sizeof(s->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	n = snprintf(s->head200, sizeof(s->head200),
+		     "HTTP/1.1 200 OK\r\nServer: corio\r\nDate: %s\r\n"
+		     "Content-Type: text/plain\r\nContent-Length: %zu\r\n",
+		     s->date, s->body_len);
+	s->head200_len = n > 0 && (size_t)n < sizeof(s->head200) ? (size_t)n : 0;
+}
+
+static void count_answer(struct server *s, int status)
+{
+	static const int st[] = { 200, 400, 405, 414, 431, 0 };
+	size_t i;
+
+	for (i = 0; st[i] && st[i] != status; i++)
+		;
+	s->answered[i]++; /* the last slot counts every other status */
+}
+
+/* Sends out[] (bounded by --idle-ms). 0 or -errno. */
+static int flush(struct conn *c)
+{
+	ssize_t r = 0;
+
+	if (c->olen == 0)
+		return 0;
+	if (corio_deadline_push(c->s->idle_ms) < 0)
+		return -ENOMEM;
+	r = corio_send_all(c->fd, c->out, c->olen, 0, NULL);
+	corio_deadline_pop();
+	c->olen = 0;
+	return r < 0 ? (int)r : 0;
+}
+
+/* Appends n bytes to out[], flushing first when they do not fit; what does
+ * not fit an empty out[] either is sent directly. */
+static int put(struct conn *c, const void *p, size_t n)
+{
+	int r;
+
+	if (n > OUT_CAP - c->olen && (r = flush(c)) < 0)
+		return r;
+	if (n > OUT_CAP) {
+		ssize_t w;
+		if (corio_deadline_push(c->s->idle_ms) < 0)
+			return -ENOMEM;
+		w = corio_send_all(c->fd, p, n, 0, NULL);
+		corio_deadline_pop();
+		return w < 0 ? (int)w : 0;
+	}
+	memcpy(c->out + c->olen, p, n);
+	c->olen += n;
+	return 0;
+}
+
+/* The answer to a parsed request (200 or 405). */
+static int answer(struct conn *c, const http_request *req)
+{
+	struct server *s = c->s;
+	const char *conn_hdr = !req->keep_alive ? "Connection: close\r\n"
+			       : req->version_minor == 0 ? "Connection: keep-alive\r\n"
+							 : "";
+	char head[512];
+	int n, r;
+
+	count_answer(s, req->status);
+	if (req->status == 200) {
+		n = snprintf(head, sizeof(head), "%.*s%s\r\n", (int)s->head200_len, s->head200,
+			     conn_hdr);
+		if (n < 0 || (size_t)n >= sizeof(head))
+			return -EOVERFLOW;
+		/* One copy when head and body fit together. */
+		if (req->method == HTTP_METHOD_HEAD || s->body_len == 0)
+			return put(c, head, (size_t)n);
+		if ((size_t)n + s->body_len <= OUT_CAP - c->olen) {
+			memcpy(c->out + c->olen, head, (size_t)n);
+			memcpy(c->out + c->olen + (size_t)n, s->body, s->body_len);
+			c->olen += (size_t)n + s->body_len;
+			return 0;
+		}
+		r = put(c, head, (size_t)n);
+		return r < 0 ? r : put(c, s->body, s->body_len);
+	}
+	n = snprintf(head, sizeof(head),
+		     "HTTP/1.1 405 Method Not Allowed\r\nServer: corio\r\nDate: %s\r\n"
+		     "Allow: GET, HEAD\r\nContent-Type: text/plain\r\nContent-Length: 19\r\n"
+		     "%s\r\nMethod Not Allowed\n",
+		     s->date, conn_hdr);
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return -EOVERFLOW;
+	return put(c, head, (size_t)n);
+}
+
+/* An error answer, always with Connection: close; into buf (cap bytes). */
+static size_t error_answer(struct server *s, int status, char *buf, size_t cap)
+{
+	const char *reason = http_reason(status);
+	int n = snprintf(buf, cap,
+			 "HTTP/1.1 %d %s\r\nServer: corio\r\nDate: %s\r\n"
+			 "Content-Type: text/plain\r\nContent-Length: %zu\r\n"
+			 "Connection: close\r\n\r\n%s\n",
+			 status, reason, s->date, strlen(reason) + 1, reason);
+
+	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+/* ------------------------------------------------------------------------
+ * A connection
+ * ------------------------------------------------------------------------ */
+
+/* Closing from our side: FIN first, then drop what the client still sends
+ * until it closes too, so our last answer is not lost to a reset. */
+static void linger(struct conn *c)
+{
+	uint64_t ms = c->s->idle_ms < LINGER_MS ? c->s->idle_ms : LINGER_MS;
+	size_t total = 0;
+
+	if (corio_shutdown(c->fd, SHUT_WR) < 0)
+		return;
+	if (corio_deadline_push(ms) < 0)
+		return;
+	while (total < LINGER_MAX) {
+		ssize_t n = corio_recv(c->fd, c->in, sizeof(c->in), 0);
+		if (n <= 0)
+			break;
+		total += (size_t)n;
+	}
+	corio_deadline_pop();
+}
+
+/* Serves requests until the connection ends; the caller closes it. */
+static void serve(struct conn *c)
+{
+	struct server *s = c->s;
+	uint64_t idle_ns = s->idle_ms * 1000000u;
+	uint64_t deadline = corio_now_ns() + idle_ns;
+
+	for (;;) {
+		size_t off = 0;
+		bool close_after = false;
+		ssize_t n;
+
+		update_date(s);
+		/* Every complete request in the buffer, in order. */
+		for (;;) {
+			int r;
+			if (c->discard) {
+				size_t k = c->len - off < c->discard ? c->len - off : (size_t)c->discard;
+				off += k;
+				c->discard -= k;
+				if (c->discard)
+					break;
+				deadline = corio_now_ns() + idle_ns; /* that request is complete */
+			}
+			if (off == c->len)
+				break;
+			r = http_parse_request(c->in + off, c->len - off, &c->req);
+			if (r == HTTP_NEED_MORE)
+				break;
+			if (r == HTTP_ERROR) {
+				char e[512];
+				size_t en = error_answer(s, c->req.status, e, sizeof(e));
+				count_answer(s, c->req.status);
+				if (put(c, e, en) < 0)
+					return;
+				close_after = true;
+				break;
+			}
+			s->requests++;
+			if (answer(c, &c->req) < 0)
+				return;
+			off += c->req.head_len;
+			c->discard = c->req.body_len;
+			if (!c->req.keep_alive) {
+				close_after = true;
+				break;
+			}
+			if (!c->discard)
+				deadline = corio_now_ns() + idle_ns;
+		}
+		if (flush(c) < 0)
+			return;
+		if (close_after) {
+			linger(c);
+			return;
+		}
+		memmove(c->in, c->in + off, c->len - off);
+		c->len -= off;
+		if (c->len == sizeof(c->in)) {
+			/* Cannot happen: a buffer this full holds a complete head
+			 * or an error (HTTP_MAX_HEAD). Refuse rather than spin. */
+			char e[512];
+			size_t en = error_answer(s, 431, e, sizeof(e));
+			if (put(c, e, en) == 0 && flush(c) == 0)
+				linger(c);
+			return;
+		}
+
+		/* The rest of this request, or the next one, by the deadline. */
+		if (corio_deadline_push_at(deadline) < 0)
+			return;
+		n = corio_recv(c->fd, c->in + c->len, sizeof(c->in) - c->len, 0);
+		corio_deadline_pop();
+		if (n == -ETIMEDOUT)
+			s->timeouts++;
+		if (n <= 0)
+			return;
+		c->len += (size_t)n;
+	}
+}
+
+static int conn_main(void *arg)
+{
+	struct conn *c = arg;
+	struct server *s = c->s;
+
+	serve(c);
+	corio_close(c->fd);
+	/* From the live list to the reaper's. */
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->live = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nlive--;
+	c->next = s->dead;
+	s->dead = c;
+	corio_event_set(s->reap);
+	return 0;
+}
+
+/* Joins ended connections and frees them; returns once the server stops
+ * and every connection is gone. */
+static int reaper_main(void *arg)
+{
+	struct server *s = arg;
+
+	for (;;) {
+		corio_event_clear(s->reap);
+		while (s->dead) {
+			struct conn *c = s->dead;
+			s->dead = c->next;
+			corio_join(c->task);
+			free(c);
+			s->nunreaped--;
+		}
+		if (s->stopping && s->nunreaped == 0)
+			return 0;
+		/* Cancelled only if the server stops without waiting for us:
+		 * then nothing is left to join either. */
+		if (corio_event_wait(s->reap) == -ECANCELED && !s->stopping)
+			return -ECANCELED;
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Accepting, stopping
+ * ------------------------------------------------------------------------ */
+
+static void stop(struct server *s, const char *why)
+{
+	if (!s->stop_why)
+		s->stop_why = why;
+	corio_event_set(s->stop);
+}
+
+/* Over --max-conns: 503 without waiting, then close. */
+static void reject(struct server *s, int fd)
+{
+	char e[512], sink[4096];
+	size_t en = error_answer(s, 503, e, sizeof(e));
+
+	s->rejected++;
+	/* What the client already sent, so that closing does not reset. */
+	for (int i = 0; i < 16 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+		;
+	if (send(fd, e, en, MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+		shutdown(fd, SHUT_WR);
+	close(fd);
+}
+
+static int acceptor_main(void *arg)
+{
+	struct server *s = arg;
+	static const corio_spawn_attr attr = { .name = "http-conn" };
+	bool told = false;
+
+	for (;;) {
+		struct conn *c;
+		int one = 1;
+		int fd = corio_accept(s->lfd, NULL, NULL);
+
+		if (fd == -ECANCELED || fd == -ETIMEDOUT)
+			return 0;
+		if (fd < 0) {
+			switch (-fd) {
+			case EMFILE: case ENFILE: case ENOBUFS: case ENOMEM:
+				/* Out of fds or memory: let connections end. */
+				if (!told)
+					fprintf(stderr, "corio-http: accept: %s (at %zu connections); "
+							"retrying\n", strerror(-fd), s->nlive);
+				told = true;
+				if (corio_sleep_ms(10) < 0)
+					return 0;
+				continue;
+			case ECONNABORTED: case EINTR: case EAGAIN: case EPROTO: case EPERM:
+			case ENETDOWN: case ENOPROTOOPT: case EHOSTDOWN: case ENONET:
+			case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH:
+				continue; /* that connection's problem (accept(2)) */
+			default:
+				fprintf(stderr, "corio-http: accept: %s\n", strerror(-fd));
+				stop(s, "accept failed");
+				return fd;
+			}
+		}
+		told = false;
+		s->accepted++;
+		update_date(s);
+		if (s->max_conns && s->nlive >= s->max_conns) {
+			reject(s, fd);
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c = malloc(sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->s = s;
+		c->fd = fd;
+		c->len = c->olen = 0;
+		c->discard = 0;
+		c->task = corio_spawn_ex(conn_main, c, &attr);
+		if (!c->task) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		/* The task has not run yet: it starts when we next suspend. */
+		c->prev = NULL;
+		c->next = s->live;
+		if (s->live)
+			s->live->prev = c;
+		s->live = c;
+		s->nlive++;
+		s->nunreaped++;
+	}
+}
+
+/* SIGINT, SIGTERM, or the end of --seconds. */
+static int watcher_main(void *arg)
+{
+	struct server *s = arg;
+	struct signalfd_siginfo si;
+	ssize_t r;
+
+	if (s->seconds > 0 && corio_deadline_push((uint64_t)(s->seconds * 1000.0 + 0.5)) < 0) {
+		stop(s, "out of memory");
+		return -ENOMEM;
+	}
+	r = corio_read(s->sfd, &si, sizeof(si), -1);
+	if (s->seconds > 0)
+		corio_deadline_pop();
+	if (r == -ECANCELED)
+		return 0;
+	if (r == (ssize_t)sizeof(si))
+		stop(s, si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+	else if (r == -ETIMEDOUT)
+		stop(s, "--seconds elapsed");
+	else
+		stop(s, "signalfd read failed");
+	return 0;
+}
+
+static void print_stats(struct server *s)
+{
+	corio_stats st;
+
+	printf("corio-http: stopped (%s)\n", s->stop_why ? s->stop_why : "?");
+	printf("server: connections=%llu rejected=%llu timed_out=%llu requests=%llu "
+	       "answered_200=%llu 400=%llu 405=%llu 414=%llu 431=%llu other=%llu\n",
+	       (unsigned long long)s->accepted, (unsigned long long)s->rejected,
+	       (unsigned long long)s->timeouts, (unsigned long long)s->requests,
+	       (unsigned long long)s->answered[0], (unsigned long long)s->answered[1],
+	       (unsigned long long)s->answered[2], (unsigned long long)s->answered[3],
+	       (unsigned long long)s->answered[4], (unsigned long long)s->answered[5]);
+	if (corio_loop_stats(&st) == 0)
+		printf("loop: tasks_spawned=%llu tasks_alive=%llu switches=%llu turns=%llu "
+		       "submits=%llu completions=%llu syscalls=%llu timers_fired=%llu "
+		       "stacks_mapped=%llu ring_flags=0x%x guard_kind=%u\n",
+		       (unsigned long long)st.tasks_spawned, (unsigned long long)st.tasks_alive,
+		       (unsigned long long)st.switches, (unsigned long long)st.turns,
+		       (unsigned long long)st.submits, (unsigned long long)st.completions,
+		       (unsigned long long)st.syscalls, (unsigned long long)st.timers_fired,
+		       (unsigned long long)st.stacks_mapped, st.ring_flags, st.guard_kind);
+	fflush(stdout);
+}
+
+static int server_main(void *arg)
+{
+	struct server *s = arg;
+	corio_task *watcher, *acceptor, *reaper;
+	int port;
+
+	s->lfd = corio_listen_tcp(s->host, (uint16_t)s->port, 1024);
+	if (s->lfd < 0) {
+		fprintf(stderr, "corio-http: cannot listen on %s:%d: %s\n", s->host, s->port,
+			strerror(-s->lfd));
+		return 1;
+	}
+	port = corio_local_port(s->lfd);
+	s->stop = corio_event_new();
+	s->reap = corio_event_new();
+	if (port < 0 || !s->stop || !s->reap) {
+		fprintf(stderr, "corio-http: setup failed\n");
+		corio_event_free(s->stop);
+		corio_event_free(s->reap);
+		corio_close(s->lfd);
+		return 1;
+	}
+	update_date(s);
+	printf(strchr(s->host, ':') ? "listening on [%s]:%d\n" : "listening on %s:%d\n", s->host,
+	       port);
+	fflush(stdout);
+
+	watcher = corio_spawn(watcher_main, s);
+	acceptor = corio_spawn(acceptor_main, s);
+	reaper = corio_spawn(reaper_main, s);
+	if (watcher && acceptor && reaper)
+		corio_event_wait(s->stop);
+	/* Tasks that could not be made are NULL: cancel and join skip them. */
+	if (acceptor) {
+		corio_cancel(acceptor);
+		corio_join(acceptor);
+	}
+	corio_close(s->lfd);
+	s->stopping = true;
+	for (struct conn *c = s->live; c; c = c->next)
+		corio_cancel(c->task);
+	if (reaper) {
+		corio_event_set(s->reap);
+		corio_join(reaper);
+	}
+	if (watcher) {
+		corio_cancel(watcher);
+		corio_join(watcher);
+	}
+	if (s->stats)
+		print_stats(s);
+	corio_event_free(s->stop);
+	corio_event_free(s->reap);
+	return watcher && acceptor && reaper ? 0 : 1;
+}
+
+/* ------------------------------------------------------------------------
+ * Command line
+ * ------------------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: corio-http --port N [options]\n"
+		"\n"
+		"A small HTTP/1.1 server on corio, one task per connection: every GET gets 200\n"
+		"and a fixed text/plain body, HEAD the same without the body, any other method\n"
+		"405. Keep-alive and pipelining; malformed requests get 400/414/431/501/505 and\n"
+		"the connection is closed.\n"
+		"\n"
+		"options:\n"
+		"  --port N        TCP port; 0 picks a free one (required)\n"
+		"  --host H        address or name to listen on (default 127.0.0.1)\n"
+		"  --loops N       event loops (threads); only 1 until corio runs several loops\n"
+		"  --max-conns N   connections served at once; beyond, 503 and close (default\n"
+		"                  10000; 0 = no limit)\n"
+		"  --idle-ms N     a request must be complete within N ms of the previous one\n"
+		"                  (or of accept), else the connection is closed (default 10000)\n"
+		"  --body-size N   bytes of the 200 body (default 13: \"Hello, World!\")\n"
+		"  --seconds S     stop after S seconds (default: run until SIGINT/SIGTERM)\n"
+		"  --stats         print the server's and the loop's counters at exit\n"
+		"  --help          this text\n"
+		"\n"
+		"Once listening it prints \"listening on HOST:PORT\". SIGINT and SIGTERM stop it\n"
+		"cleanly (exit status 0).\n");
+}
+
+static bool parse_u64(const char *str, uint64_t max, uint64_t *v)
+{
+	char *end;
+	unsigned long long x;
+
+	if (!str || *str < '0' || *str > '9')
+		return false;
+	errno = 0;
+	x = strtoull(str, &end, 10);
+	if (errno || *end || x > max)
+		return false;
+	*v = x;
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "port", required_argument, NULL, 'p' },
+		{ "host", required_argument, NULL, 'H' },
+		{ "loops", required_argument, NULL, 'l' },
+		{ "max-conns", required_argument, NULL, 'm' },
+		{ "idle-ms", required_argument, NULL, 'i' },
+		{ "body-size", required_argument, NULL, 'b' },
+		{ "seconds", required_argument, NULL, 's' },
+		{ "stats", no_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char hello[] = "Hello, World!";
+	struct server s = { .host = "127.0.0.1", .port = -1, .max_conns = 10000,
+			    .idle_ms = 10000, .body_len = 13, .lfd = -1, .sfd = -1 };
+	struct rlimit rl;
+	sigset_t set;
+	uint64_t v;
+	char *end;
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'p':
+			if (!parse_u64(optarg, 65535, &v)) {
+				fprintf(stderr, "corio-http: --port wants 0..65535\n");
+				return 2;
+			}
+			s.port = (int)v;
+			break;
+		case 'H':
+			s.host = optarg;
+			break;
+		case 'l':
+			if (!parse_u64(optarg, 1024, &v) || v != 1) {
+				fprintf(stderr, "corio-http: --loops: only 1 for now (corio runs "
+						"one loop per process until corio_run_loops exists)\n");
+				return 2;
+			}
+			break;
+		case 'm':
+			if (!parse_u64(optarg, 10000000, &v)) {
+				fprintf(stderr, "corio-http: --max-conns wants 0..10000000\n");
+				return 2;
+			}
+			s.max_conns = (unsigned)v;
+			break;
+		case 'i':
+			if (!parse_u64(optarg, 86400000, &v) || v == 0) {
+				fprintf(stderr, "corio-http: --idle-ms wants 1..86400000\n");
+				return 2;
+			}
+			s.idle_ms = v;
+			break;
+		case 'b':
+			if (!parse_u64(optarg, BODY_MAX, &v)) {
+				fprintf(stderr, "corio-http: --body-size wants 0..%u\n", BODY_MAX);
+				return 2;
+			}
+			s.body_len = (size_t)v;
+			break;
+		case 's':
+			errno = 0;
+			s.seconds = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(s.seconds >= 0) || s.seconds > 1e6) {
+				fprintf(stderr, "corio-http: --seconds wants a number in [0, 1e6]\n");
+				return 2;
+			}
+			break;
+		case 'S':
+			s.stats = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc || s.port < 0) {
+		if (s.port < 0)
+			fprintf(stderr, "corio-http: --port is required\n");
+		usage(stderr);
+		return 2;
+	}
+
+	/* The body: "Hello, World!" repeated to the size asked for. */
+	s.body = malloc(s.body_len ? s.body_len : 1);
+	if (!s.body) {
+		fprintf(stderr, "corio-http: out of memory\n");
+		return 1;
+	}
+	for (size_t i = 0; i < s.body_len; i++)
+		s.body[i] = hello[i % (sizeof(hello) - 1)];
+
+	/* A server wants every fd the hard limit allows. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+
+	/* SIGINT and SIGTERM arrive through a signalfd, read by a task. They
+	 * are blocked before any thread exists, so every thread (the loop's
+	 * name resolver included) inherits the mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 ||
+	    (s.sfd = signalfd(-1, &set, SFD_CLOEXEC)) < 0) {
+		fprintf(stderr, "corio-http: signalfd: %s\n", strerror(errno));
+		free(s.body);
+		return 1;
+	}
+
+	r = corio_run(server_main, &s);
+	close(s.sfd);
+	free(s.body);
+	if (r < 0) {
+		fprintf(stderr, "corio-http: corio_run: %s\n", strerror(-r));
+		return 1;
+	}
+	return r == 0 ? 0 : 1;
+}
