@@ -443,7 +443,9 @@ size_t corio_task_stack_peak(const corio_task *t);
 struct statx;
 struct iovec;
 
-/* O_CLOEXEC is always added. */
+/* O_CLOEXEC is always added. One difference from open(2), io_uring's: a
+ * FIFO with no peer is opened without waiting for one (O_RDONLY succeeds at
+ * once, O_WRONLY fails with -ENXIO), as with O_NONBLOCK. */
 int     corio_open(const char *path, int flags, mode_t mode);
 int     corio_openat(int dirfd, const char *path, int flags, mode_t mode);
 ssize_t corio_read(int fd, void *buf, size_t n, int64_t off);

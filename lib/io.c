@@ -239,6 +239,8 @@ CORIO__API ssize_t corio_read_file(const char *path, void **data, size_t max)
 	}
 	/* Files like /proc's say 0: start small and grow. */
 	cap = st.stx_size ? (size_t)st.stx_size + 1 : 4096;
+	if (cap > max)
+		cap = max;
 	buf = malloc(cap + 1);
 	if (!buf) {
 		r = -ENOMEM;
@@ -248,8 +250,14 @@ CORIO__API ssize_t corio_read_file(const char *path, void **data, size_t max)
 		if (len == cap) {
 			char *nb;
 			if (cap >= max) {
+				/* Full at max: one more byte (the NUL's slot) tells
+				 * whether there is more. */
+				r = corio_read(fd, buf + len, 1, (int64_t)len);
+				if (r == 0)
+					break;
 				free(buf);
-				r = -EFBIG;
+				if (r > 0)
+					r = -EFBIG;
 				goto out;
 			}
 			cap = cap * 2 > max ? max : cap * 2;
@@ -445,6 +453,7 @@ struct resolve_job {
 	char             port[8];
 	int              passive;
 	int              err;    /* getaddrinfo's */
+	int              sys_errno; /* errno of the helper thread, for EAI_SYSTEM */
 	struct addrinfo *res;
 };
 
@@ -466,6 +475,7 @@ static void *resolve_thread(void *arg)
 				  .ai_flags = j->passive ? AI_PASSIVE : 0 };
 
 	j->err = getaddrinfo(j->host, j->port, &hints, &j->res);
+	j->sys_errno = errno; /* errno is per thread: keep it for the loop */
 	corio__xjob_post(&j->x);
 	return NULL;
 }
@@ -475,7 +485,7 @@ static void resolve_unlink(corio__wait *w)
 	((corio__xjob *)w->ctx)->w = NULL; /* abandoned: the loop frees it */
 }
 
-static int gai_errno(int e)
+static int gai_errno(int e, int sys_errno)
 {
 	switch (e) {
 	case EAI_NONAME:
@@ -489,7 +499,7 @@ static int gai_errno(int e)
 	case EAI_MEMORY:
 		return -ENOMEM;
 	case EAI_SYSTEM:
-		return errno ? -errno : -EIO;
+		return sys_errno ? -sys_errno : -EIO;
 	default:
 		return -EINVAL;
 	}
@@ -553,7 +563,7 @@ static int resolve(const char *host, uint16_t port, bool passive, struct resolve
 			return r; /* abandoned: freed when it arrives */
 	}
 	if (j->err) {
-		r = gai_errno(j->err);
+		r = gai_errno(j->err, j->sys_errno);
 		resolve_release(&j->x);
 		return r;
 	}

@@ -120,6 +120,12 @@ void corio__xjob_post(corio__xjob *j)
 		else
 			mb->head = j;
 		mb->tail = j;
+		/* Under the lock: once it is released, the loop may take the
+		 * job, close and free the mailbox (and its eventfd, whose
+		 * number may then be another file's). The eventfd does not
+		 * block: EAGAIN means the counter is already set. */
+		while (write(mb->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+			;
 	}
 	pthread_mutex_unlock(&mb->lock);
 	if (gone) {
@@ -127,11 +133,7 @@ void corio__xjob_post(corio__xjob *j)
 		j->release(j);
 		if (free_it)
 			mailbox_free(mb);
-		return;
 	}
-	/* EAGAIN means the counter is already non-zero: the loop will look. */
-	while (write(mb->efd, &one, sizeof(one)) < 0 && errno == EINTR)
-		;
 }
 
 void corio__mailbox_ready(corio__loop *l)
