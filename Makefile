@@ -117,7 +117,7 @@ $(BUILD)/bin/corio-bench: tools/corio-bench.c $(BENCH_SRC) $(BENCH_HDR) $(STATIC
 	@mkdir -p $(dir $@)
 	$(CC) $(APPFLAGS) $(LDAPP) -Ilib -Ibench -o $@ tools/corio-bench.c $(BENCH_SRC) $(STATIC) \
 	    -lboost_context -luv -ljemalloc $(LDLIBS_CORE) -lm
-$(BUILD)/bin/%: tools/%.c $(STATIC)
+$(BUILD)/bin/%: tools/%.c $(wildcard tools/*.h) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(APPFLAGS) $(LDAPP) -o $@ $< $(STATIC) -ljemalloc $(LDLIBS_CORE) -lm
 

@@ -155,6 +155,7 @@ struct corio__wait {
 	void         *ctx;          /* the object waited on */
 	corio__wait  *next, *prev;  /* in the object's list of waiters */
 	void         *item;         /* queue: the item handed over */
+	int32_t       fd;           /* OP: the fd it works on, or -1 (l->fd_pending) */
 };
 
 /* A FIFO of wait records (sync objects keep their waiters in one). */
@@ -303,6 +304,9 @@ struct corio__loop {
 	unsigned          inflight;     /* ops submitted, CQE not yet reaped */
 	unsigned          external;     /* jobs on other threads that will post back */
 	corio__mailbox   *mbox;         /* where those threads post (lazily made) */
+	uint32_t         *fd_pending;   /* ops in flight per fd, so close knows */
+	size_t            nfd_pending;  /* entries in fd_pending */
+	bool              fd_untracked; /* fd_pending could not grow: assume busy */
 	bool              mbox_armed;   /* its eventfd poll is in the ring */
 	uint64_t          next_id;
 	int               index;

@@ -36,6 +36,13 @@
 
 #include "internal.h"
 
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define CORIO__HAVE_MEMCHECK 1
+#else
+#define CORIO__HAVE_MEMCHECK 0
+#endif
+
 /* What read(2) and write(2) move at most in one call. */
 #define MAX_RW ((size_t)0x7ffff000)
 
@@ -64,18 +71,44 @@ static struct io_uring_sqe *op_begin(corio__loop **lp, int *err)
 	return sqe;
 }
 
-/* Submits sqe as w's op and waits for its CQE; returns its result. */
-static int op_wait(corio__loop *l, struct io_uring_sqe *sqe, corio__wait *w)
+/* Counts an op on fd in flight (the CQE's handler uncounts it). */
+static void fd_track(corio__loop *l, corio__wait *w, int fd)
+{
+	w->fd = -1;
+	if (fd < 0)
+		return;
+	if ((size_t)fd >= l->nfd_pending) {
+		size_t n = l->nfd_pending ? l->nfd_pending : 256;
+		uint32_t *v;
+		while (n <= (size_t)fd)
+			n *= 2;
+		v = realloc(l->fd_pending, n * sizeof(*v));
+		if (!v) {
+			l->fd_untracked = true;
+			return;
+		}
+		memset(v + l->nfd_pending, 0, (n - l->nfd_pending) * sizeof(*v));
+		l->fd_pending = v;
+		l->nfd_pending = n;
+	}
+	l->fd_pending[fd]++;
+	w->fd = fd;
+}
+
+/* Submits sqe as w's op on fd (-1: none) and waits for its CQE; returns
+ * its result. */
+static int op_wait(corio__loop *l, struct io_uring_sqe *sqe, corio__wait *w, int fd)
 {
 	w->kind = CORIO__W_OP;
 	w->what = CORIO__WHY_OP;
+	fd_track(l, w, fd);
 	io_uring_sqe_set_data(sqe, w);
 	l->inflight++;
 	return corio__block(l, w, 0);
 }
 
 /* The shape of most calls: begin, prep, wait. */
-#define OP_RUN(prep)                                            \
+#define OP_RUN(fd, prep)                                        \
 	do {                                                    \
 		corio__loop *l_;                                \
 		corio__wait w_ = { 0 };                         \
@@ -84,8 +117,38 @@ static int op_wait(corio__loop *l, struct io_uring_sqe *sqe, corio__wait *w)
 		if (!sqe)                                       \
 			return e_;                              \
 		prep;                                           \
-		return op_wait(l_, sqe, &w_);                   \
+		return op_wait(l_, sqe, &w_, fd);               \
 	} while (0)
+
+/* Memcheck cannot see the kernel write through io_uring: say so. */
+static ssize_t written_by_kernel(void *buf, ssize_t r)
+{
+#if CORIO__HAVE_MEMCHECK
+	if (r > 0 && RUNNING_ON_VALGRIND)
+		VALGRIND_MAKE_MEM_DEFINED(buf, (size_t)r);
+#else
+	(void)buf;
+#endif
+	return r;
+}
+
+static ssize_t iov_written_by_kernel(const struct iovec *iov, int n, ssize_t r)
+{
+#if CORIO__HAVE_MEMCHECK
+	if (r > 0 && RUNNING_ON_VALGRIND) {
+		size_t left = (size_t)r;
+		for (int i = 0; i < n && left; i++) {
+			size_t k = iov[i].iov_len < left ? iov[i].iov_len : left;
+			VALGRIND_MAKE_MEM_DEFINED(iov[i].iov_base, k);
+			left -= k;
+		}
+	}
+#else
+	(void)iov;
+	(void)n;
+#endif
+	return r;
+}
 
 static int check_off(int64_t off)
 {
@@ -100,7 +163,7 @@ CORIO__API int corio_openat(int dirfd, const char *path, int flags, mode_t mode)
 {
 	if (!path)
 		return -EFAULT;
-	OP_RUN(io_uring_prep_openat(sqe, dirfd, path, flags | O_CLOEXEC, mode));
+	OP_RUN(-1, io_uring_prep_openat(sqe, dirfd, path, flags | O_CLOEXEC, mode));
 }
 
 CORIO__API int corio_open(const char *path, int flags, mode_t mode)
@@ -118,7 +181,16 @@ CORIO__API ssize_t corio_read(int fd, void *buf, size_t n, int64_t off)
 		return -EFAULT;
 	if (n > MAX_RW)
 		n = MAX_RW;
-	OP_RUN(io_uring_prep_read(sqe, fd, buf, (unsigned)n, (uint64_t)off));
+	{
+		corio__loop *l;
+		corio__wait w = { 0 };
+		int e;
+		struct io_uring_sqe *sqe = op_begin(&l, &e);
+		if (!sqe)
+			return e;
+		io_uring_prep_read(sqe, fd, buf, (unsigned)n, (uint64_t)off);
+		return written_by_kernel(buf, op_wait(l, sqe, &w, fd));
+	}
 }
 
 CORIO__API ssize_t corio_write(int fd, const void *buf, size_t n, int64_t off)
@@ -131,7 +203,7 @@ CORIO__API ssize_t corio_write(int fd, const void *buf, size_t n, int64_t off)
 		return -EFAULT;
 	if (n > MAX_RW)
 		n = MAX_RW;
-	OP_RUN(io_uring_prep_write(sqe, fd, buf, (unsigned)n, (uint64_t)off));
+	OP_RUN(fd, io_uring_prep_write(sqe, fd, buf, (unsigned)n, (uint64_t)off));
 }
 
 static int check_iov(int fd, const struct iovec *iov, int iovcnt, int64_t off)
@@ -151,7 +223,15 @@ CORIO__API ssize_t corio_readv(int fd, const struct iovec *iov, int iovcnt, int6
 
 	if (r < 0)
 		return r;
-	OP_RUN(io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off));
+	{
+		corio__loop *l;
+		corio__wait w = { 0 };
+		struct io_uring_sqe *sqe = op_begin(&l, &r);
+		if (!sqe)
+			return r;
+		io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off);
+		return iov_written_by_kernel(iov, iovcnt, op_wait(l, sqe, &w, fd));
+	}
 }
 
 CORIO__API ssize_t corio_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off)
@@ -160,28 +240,39 @@ CORIO__API ssize_t corio_writev(int fd, const struct iovec *iov, int iovcnt, int
 
 	if (r < 0)
 		return r;
-	OP_RUN(io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off));
+	OP_RUN(fd, io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off));
 }
 
 CORIO__API int corio_fsync(int fd)
 {
 	if (fd < 0)
 		return -EBADF;
-	OP_RUN(io_uring_prep_fsync(sqe, fd, 0));
+	OP_RUN(fd, io_uring_prep_fsync(sqe, fd, 0));
 }
 
 CORIO__API int corio_fdatasync(int fd)
 {
 	if (fd < 0)
 		return -EBADF;
-	OP_RUN(io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC));
+	OP_RUN(fd, io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC));
 }
 
 CORIO__API int corio_statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *st)
 {
 	if (!path || !st)
 		return -EFAULT;
-	OP_RUN(io_uring_prep_statx(sqe, dirfd, path, flags, mask, st));
+	{
+		corio__loop *l;
+		corio__wait w = { 0 };
+		int e, r;
+		struct io_uring_sqe *sqe = op_begin(&l, &e);
+		if (!sqe)
+			return e;
+		io_uring_prep_statx(sqe, dirfd, path, flags, mask, st);
+		r = op_wait(l, sqe, &w, -1);
+		(void)written_by_kernel(st, r == 0 ? (ssize_t)sizeof(*st) : 0);
+		return r;
+	}
 }
 
 /*
@@ -200,17 +291,21 @@ CORIO__API int corio_close(int fd)
 		return -EBADF;
 	if (!l || !l->current)
 		return close(fd) < 0 ? -errno : 0;
-	sqe = corio__sqe(l);
-	if (sqe) {
-		io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
-		io_uring_sqe_set_data64(sqe, CORIO__UD_IGNORE);
-		l->inflight++;
+	/* A cancel by fd walks every request in flight: only when some are
+	 * on this fd. */
+	if (l->fd_untracked || ((size_t)fd < l->nfd_pending && l->fd_pending[fd])) {
+		sqe = corio__sqe(l);
+		if (sqe) {
+			io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+			io_uring_sqe_set_data64(sqe, CORIO__UD_IGNORE);
+			l->inflight++;
+		}
 	}
 	sqe = corio__sqe(l);
 	if (!sqe)
 		return close(fd) < 0 ? -errno : 0;
 	io_uring_prep_close(sqe, fd);
-	return op_wait(l, sqe, &w);
+	return op_wait(l, sqe, &w, -1);
 }
 
 /* The whole file into one malloc'd, NUL-terminated buffer. */
@@ -341,7 +436,7 @@ CORIO__API int corio_socket(int domain, int type, int protocol)
 		if (!sqe)
 			return r;
 		io_uring_prep_socket(sqe, domain, type, protocol, 0);
-		r = op_wait(l, sqe, &w);
+		r = op_wait(l, sqe, &w, -1);
 		if (r != -EINVAL && r != -EOPNOTSUPP)
 			return r;
 		/* Maybe the arguments, maybe a kernel without the op: ask
@@ -367,7 +462,7 @@ CORIO__API int corio_connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return -EBADF;
 	if (!addr)
 		return -EFAULT;
-	OP_RUN(io_uring_prep_connect(sqe, fd, addr, len));
+	OP_RUN(fd, io_uring_prep_connect(sqe, fd, addr, len));
 }
 
 CORIO__API int corio_accept(int fd, struct sockaddr *addr, socklen_t *len)
@@ -376,7 +471,7 @@ CORIO__API int corio_accept(int fd, struct sockaddr *addr, socklen_t *len)
 		return -EBADF;
 	if (addr && !len)
 		return -EFAULT;
-	OP_RUN(io_uring_prep_accept(sqe, fd, addr, len, SOCK_CLOEXEC));
+	OP_RUN(fd, io_uring_prep_accept(sqe, fd, addr, len, SOCK_CLOEXEC));
 }
 
 CORIO__API ssize_t corio_recv(int fd, void *buf, size_t n, int flags)
@@ -387,7 +482,16 @@ CORIO__API ssize_t corio_recv(int fd, void *buf, size_t n, int flags)
 		return -EFAULT;
 	if (n > MAX_RW)
 		n = MAX_RW;
-	OP_RUN(io_uring_prep_recv(sqe, fd, buf, n, flags));
+	{
+		corio__loop *l;
+		corio__wait w = { 0 };
+		int e;
+		struct io_uring_sqe *sqe = op_begin(&l, &e);
+		if (!sqe)
+			return e;
+		io_uring_prep_recv(sqe, fd, buf, n, flags);
+		return written_by_kernel(buf, op_wait(l, sqe, &w, fd));
+	}
 }
 
 /* MSG_NOSIGNAL always: a peer that went away is -EPIPE, not SIGPIPE. */
@@ -399,7 +503,7 @@ CORIO__API ssize_t corio_send(int fd, const void *buf, size_t n, int flags)
 		return -EFAULT;
 	if (n > MAX_RW)
 		n = MAX_RW;
-	OP_RUN(io_uring_prep_send(sqe, fd, buf, n, flags | MSG_NOSIGNAL));
+	OP_RUN(fd, io_uring_prep_send(sqe, fd, buf, n, flags | MSG_NOSIGNAL));
 }
 
 CORIO__API ssize_t corio_recvmsg(int fd, struct msghdr *msg, int flags)
@@ -408,7 +512,24 @@ CORIO__API ssize_t corio_recvmsg(int fd, struct msghdr *msg, int flags)
 		return -EBADF;
 	if (!msg)
 		return -EFAULT;
-	OP_RUN(io_uring_prep_recvmsg(sqe, fd, msg, (unsigned)flags));
+	{
+		corio__loop *l;
+		corio__wait w = { 0 };
+		int e;
+		ssize_t r;
+		struct io_uring_sqe *sqe = op_begin(&l, &e);
+		if (!sqe)
+			return e;
+		io_uring_prep_recvmsg(sqe, fd, msg, (unsigned)flags);
+		r = op_wait(l, sqe, &w, fd);
+		if (r >= 0) {
+			(void)iov_written_by_kernel(msg->msg_iov, (int)msg->msg_iovlen, r);
+			(void)written_by_kernel(msg->msg_name, msg->msg_name ? msg->msg_namelen : 0);
+			(void)written_by_kernel(msg->msg_control,
+						msg->msg_control ? (ssize_t)msg->msg_controllen : 0);
+		}
+		return r;
+	}
 }
 
 CORIO__API ssize_t corio_sendmsg(int fd, const struct msghdr *msg, int flags)
@@ -417,7 +538,7 @@ CORIO__API ssize_t corio_sendmsg(int fd, const struct msghdr *msg, int flags)
 		return -EBADF;
 	if (!msg)
 		return -EFAULT;
-	OP_RUN(io_uring_prep_sendmsg(sqe, fd, msg, (unsigned)flags | MSG_NOSIGNAL));
+	OP_RUN(fd, io_uring_prep_sendmsg(sqe, fd, msg, (unsigned)flags | MSG_NOSIGNAL));
 }
 
 CORIO__API ssize_t corio_send_all(int fd, const void *buf, size_t n, int flags, size_t *sent)
@@ -433,14 +554,14 @@ CORIO__API int corio_shutdown(int fd, int how)
 {
 	if (fd < 0)
 		return -EBADF;
-	OP_RUN(io_uring_prep_shutdown(sqe, fd, how));
+	OP_RUN(fd, io_uring_prep_shutdown(sqe, fd, how));
 }
 
 CORIO__API int corio_poll(int fd, short events)
 {
 	if (fd < 0)
 		return -EBADF;
-	OP_RUN(io_uring_prep_poll_add(sqe, fd, (unsigned)(uint16_t)events));
+	OP_RUN(fd, io_uring_prep_poll_add(sqe, fd, (unsigned)(uint16_t)events));
 }
 
 /* ------------------------------------------------------------------------

@@ -163,6 +163,8 @@ static void handle_cqe(corio__loop *l, const struct io_uring_cqe *cqe)
 	if (cqe->user_data == CORIO__UD_IGNORE || cqe->user_data == 0)
 		return;
 	w = (corio__wait *)(uintptr_t)cqe->user_data;
+	if (w->fd >= 0 && (size_t)w->fd < l->nfd_pending)
+		l->fd_pending[w->fd]--;
 	/* An op we interrupted reports why, unless it finished anyway: then
 	 * its real result (bytes moved, an fd) must not be lost. */
 	if (w->interrupted && res == -ECANCELED)
@@ -455,6 +457,7 @@ static void loop_fini(corio__loop *l, bool forced)
 			unjoined);
 	corio__scope_chunks_free(l);
 	corio__mailbox_close(l);
+	free(l->fd_pending);
 	corio__debug_loop_fini(l);
 	corio__stack_pool_fini(&l->stacks);
 	corio__heap_free(&l->timers);

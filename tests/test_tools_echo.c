@@ -1,0 +1,741 @@
+/*
+ * test_tools_echo.c - the echo server and the load generator as programs:
+ * build/bin/corio-echo run as a child (found beside this test binary, at
+ * build/tests/../bin), driven by build/bin/corio-load and by raw clients.
+ *
+ *   - corio-load closed loop against corio-echo: requests, no errors;
+ *     open loop at 2000 req/s gets about that rate; SIGTERM ends the
+ *     server with status 0 within 2 s
+ *   - --idle-ms closes a silent connection (recv sees EOF), not a busy one
+ *   - --max-conns closes the connections beyond the limit at once, and
+ *     admits again once one has gone; --stats prints the counters at exit
+ *   - clients that send garbage, reset mid-stream or half-close do not hurt
+ *     the server
+ *   - corio-load http against a small HTTP server written here: 200s are
+ *     requests, anything else is an error (exit status 1)
+ *   - corio-load fails (status 1, with the reason) when it cannot connect,
+ *     and refuses bad command lines (status 2)
+ *
+ * Each test skips when the tools are not built.
+ */
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "check.h"
+
+#define LINE_WAIT_MS 5000
+#define EXIT_WAIT_MS 2000
+
+static char echo_bin[4096], load_bin[4096];
+
+/* A child left running by a failed assert; killed in the teardown. */
+static pid_t live_child = -1;
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* build/tests/<this> -> build/bin/<name>; false if it is not there. */
+static bool find_tool(const char *name, char *out, size_t cap)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return false;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return false;
+	*slash = '\0';
+	if ((size_t)snprintf(out, cap, "%.3000s/../bin/%s", self, name) >= cap)
+		return false;
+	return access(out, X_OK) == 0;
+}
+
+#define NEED_TOOLS()                                                                      \
+	do {                                                                              \
+		if (!find_tool("corio-echo", echo_bin, sizeof(echo_bin)) ||               \
+		    !find_tool("corio-load", load_bin, sizeof(load_bin))) {               \
+			CHECK_SKIP_TEST("skip: build/bin/corio-echo or corio-load not built\n"); \
+			return;                                                           \
+		}                                                                         \
+	} while (0)
+
+/* ------------------------------------------------------------------------
+ * Children
+ * ------------------------------------------------------------------------ */
+
+struct child {
+	pid_t pid;
+	int   out;          /* its stdout and stderr */
+	int   port;         /* from "listening on ...:PORT" */
+	char  buf[16384];   /* what it printed */
+	size_t len;
+};
+
+/* Starts argv[0] with stdout+stderr into a pipe. */
+static void child_start(struct child *c, char *const argv[])
+{
+	int fd[2];
+
+	memset(c, 0, sizeof(*c));
+	assert_int_equal(pipe2(fd, O_CLOEXEC), 0);
+	fflush(NULL);
+	c->pid = fork();
+	assert_true(c->pid >= 0);
+	if (c->pid == 0) {
+		dup2(fd[1], STDOUT_FILENO);
+		dup2(fd[1], STDERR_FILENO);
+		/* Not cmocka's handlers; and no signal blocked. */
+		for (int s = 1; s < 32; s++)
+			if (s != SIGKILL && s != SIGSTOP)
+				signal(s, SIG_DFL);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(fd[1]);
+	c->out = fd[0];
+	live_child = c->pid;
+}
+
+/* Reads what the child printed, for up to ms (0: what is there now).
+ * Stops early at EOF or once `until` (if not NULL) appears. */
+static void child_read(struct child *c, int ms, const char *until)
+{
+	uint64_t t_end = mono_ms() + (uint64_t)ms;
+
+	for (;;) {
+		struct pollfd p = { .fd = c->out, .events = POLLIN };
+		int64_t left = (int64_t)(t_end - mono_ms());
+		ssize_t n;
+
+		if (until && strstr(c->buf, until))
+			return;
+		if (c->out < 0 || c->len + 1 >= sizeof(c->buf))
+			return;
+		if (poll(&p, 1, left > 0 ? (int)left : 0) <= 0)
+			return;
+		n = read(c->out, c->buf + c->len, sizeof(c->buf) - 1 - c->len);
+		if (n <= 0)
+			return;
+		c->len += (size_t)n;
+		c->buf[c->len] = '\0';
+	}
+}
+
+/* Waits up to ms for the child to exit; its wait status, or -1 if it is
+ * still running. */
+static int child_wait(struct child *c, int ms)
+{
+	uint64_t t_end = mono_ms() + (uint64_t)ms;
+	int st;
+
+	for (;;) {
+		pid_t r = waitpid(c->pid, &st, WNOHANG);
+		if (r == c->pid) {
+			live_child = -1;
+			child_read(c, 100, NULL);
+			close(c->out);
+			c->out = -1;
+			return st;
+		}
+		if (mono_ms() >= t_end)
+			return -1;
+		child_read(c, 10, NULL);
+	}
+}
+
+/* Kills and reaps a child that would not end. */
+static void child_kill(struct child *c)
+{
+	kill(c->pid, SIGKILL);
+	waitpid(c->pid, NULL, 0);
+	live_child = -1;
+	if (c->out >= 0)
+		close(c->out);
+	c->out = -1;
+}
+
+/* corio-echo --port 0 --seconds 10 plus extra arguments; waits for its
+ * "listening on 127.0.0.1:PORT" line. */
+static void echo_start(struct child *c, const char *a1, const char *a2, const char *a3,
+		       const char *a4)
+{
+	char *argv[12];
+	int n = 0;
+	const char *line;
+
+	argv[n++] = echo_bin;
+	argv[n++] = (char *)"--port";
+	argv[n++] = (char *)"0";
+	argv[n++] = (char *)"--seconds";
+	argv[n++] = (char *)"10";
+	if (a1)
+		argv[n++] = (char *)a1;
+	if (a2)
+		argv[n++] = (char *)a2;
+	if (a3)
+		argv[n++] = (char *)a3;
+	if (a4)
+		argv[n++] = (char *)a4;
+	argv[n] = NULL;
+	child_start(c, argv);
+	child_read(c, LINE_WAIT_MS, "\n");
+	line = strstr(c->buf, "listening on 127.0.0.1:");
+	if (!line) {
+		child_kill(c);
+		fail_msg("corio-echo printed no \"listening on\" line:\n%s", c->buf);
+	}
+	c->port = atoi(line + strlen("listening on 127.0.0.1:"));
+	assert_true(c->port > 0 && c->port < 65536);
+}
+
+/* Stops the server with sig; it must exit with status 0 within 2 s. */
+static void echo_stop(struct child *c, int sig)
+{
+	char why[64];
+	uint64_t t0 = mono_ms();
+	int st;
+
+	assert_int_equal(kill(c->pid, sig), 0);
+	st = child_wait(c, EXIT_WAIT_MS);
+	if (st == -1) {
+		child_kill(c);
+		fail_msg("corio-echo still running %d ms after signal %d:\n%s", EXIT_WAIT_MS, sig,
+			 c->buf);
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fail_msg("corio-echo ended with %s after signal %d:\n%s",
+			 check_status_str(st, why, sizeof(why)), sig, c->buf);
+	assert_true(mono_ms() - t0 <= EXIT_WAIT_MS);
+}
+
+/* Runs a program to its end (killed after 30 s); its output in c->buf,
+ * its exit status returned (-1 if it did not exit normally). */
+static int run_tool(struct child *c, char *const argv[])
+{
+	char why[64];
+	int st;
+
+	child_start(c, argv);
+	st = child_wait(c, 30000);
+	if (st == -1) {
+		child_kill(c);
+		fail_msg("%s still running after 30 s:\n%s", argv[0], c->buf);
+	}
+	if (!WIFEXITED(st)) {
+		print_error("%s ended with %s:\n%s\n", argv[0], check_status_str(st, why, sizeof(why)),
+			    c->buf);
+		return -1;
+	}
+	return WEXITSTATUS(st);
+}
+
+/* The number after "key": in a JSON object; fails the test if absent. */
+static double json_num(const char *json, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(json, pat);
+	if (!p)
+		fail_msg("no \"%s\" in:\n%s", key, json);
+	return strtod(p + strlen(pat), NULL);
+}
+
+static int my_teardown(void **state)
+{
+	if (live_child > 0) {
+		kill(live_child, SIGKILL);
+		waitpid(live_child, NULL, 0);
+		live_child = -1;
+	}
+	return check_teardown(state);
+}
+
+#define TOOLS_TEST(f) cmocka_unit_test_setup_teardown(f, check_setup, my_teardown)
+
+/* ------------------------------------------------------------------------
+ * Raw clients (blocking sockets, every wait bounded)
+ * ------------------------------------------------------------------------ */
+
+static int client_connect(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/* recv with a poll timeout: bytes, 0 at EOF, -errno, or -ETIMEDOUT. */
+static ssize_t recv_within(int fd, void *buf, size_t n, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	ssize_t r;
+
+	if (poll(&p, 1, ms) <= 0)
+		return -ETIMEDOUT;
+	r = recv(fd, buf, n, MSG_DONTWAIT);
+	return r < 0 ? -errno : r;
+}
+
+/* Sends msg and reads it back, within 2 s. */
+static bool echoes(int fd, const char *msg)
+{
+	size_t n = strlen(msg), got = 0;
+	char buf[256];
+
+	if (send(fd, msg, n, MSG_NOSIGNAL) != (ssize_t)n)
+		return false;
+	while (got < n) {
+		ssize_t r = recv_within(fd, buf + got, sizeof(buf) - got, 2000);
+		if (r <= 0)
+			return false;
+		got += (size_t)r;
+	}
+	return got == n && memcmp(buf, msg, n) == 0;
+}
+
+/* Whether the server closes fd within ms: EOF or a reset. */
+static bool closed_within(int fd, int ms)
+{
+	char buf[64];
+	uint64_t t_end = mono_ms() + (uint64_t)ms;
+
+	for (;;) {
+		int64_t left = (int64_t)(t_end - mono_ms());
+		ssize_t r = recv_within(fd, buf, sizeof(buf), left > 0 ? (int)left : 0);
+		if (r == 0 || r == -ECONNRESET)
+			return true;
+		if (r == -ETIMEDOUT || r < 0)
+			return false;
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * corio-load against corio-echo
+ * ------------------------------------------------------------------------ */
+
+static void test_echo_load(void **state)
+{
+	struct child srv, load;
+	char port[16];
+	int rc;
+
+	NEED_TOOLS();
+	echo_start(&srv, NULL, NULL, NULL, NULL);
+	snprintf(port, sizeof(port), "%d", srv.port);
+
+	/* Closed loop: 10 connections for 1 s. */
+	{
+		char *argv[] = { load_bin, "echo", "--port", port, "--conns", "10", "--size", "64",
+				 "--seconds", "1", "--json", NULL };
+		rc = run_tool(&load, argv);
+		if (rc != 0)
+			fail_msg("corio-load exited %d:\n%s", rc, load.buf);
+		print_message("closed loop: %s", load.buf);
+		assert_true(json_num(load.buf, "requests") > 0);
+		assert_true(json_num(load.buf, "errors") == 0);
+		assert_true(json_num(load.buf, "bytes_received") >= json_num(load.buf, "requests") * 64);
+	}
+	/* Open loop at 2000 req/s: about that many in 1 s. */
+	{
+		char *argv[] = { load_bin, "echo", "--port", port, "--conns", "10", "--size", "64",
+				 "--rate", "2000", "--seconds", "1", "--json", NULL };
+		double rps;
+
+		rc = run_tool(&load, argv);
+		if (rc != 0)
+			fail_msg("corio-load exited %d:\n%s", rc, load.buf);
+		print_message("open loop: %s", load.buf);
+		rps = json_num(load.buf, "req_per_s");
+		assert_true(json_num(load.buf, "errors") == 0);
+		if (rps < 1700 || rps > 2100)
+			fail_msg("asked 2000 req/s, got %.1f:\n%s", rps, load.buf);
+	}
+	echo_stop(&srv, SIGTERM);
+	(void)state;
+}
+
+/* ------------------------------------------------------------------------
+ * Idle timeout and max-conns
+ * ------------------------------------------------------------------------ */
+
+static void test_idle_timeout(void **state)
+{
+	struct child srv;
+	uint64_t t0;
+	int busy, quiet;
+
+	NEED_TOOLS();
+	echo_start(&srv, "--idle-ms", "100", NULL, NULL);
+
+	/* A connection that echoes, then goes quiet: closed ~100 ms later. */
+	busy = client_connect(srv.port);
+	assert_true(echoes(busy, "ping"));
+	t0 = mono_ms();
+	assert_true(closed_within(busy, 2000));
+	assert_true(mono_ms() - t0 >= 80);
+
+	/* One that never says anything. */
+	quiet = client_connect(srv.port);
+	t0 = mono_ms();
+	assert_true(closed_within(quiet, 2000));
+	assert_true(mono_ms() - t0 >= 80);
+	close(busy);
+	close(quiet);
+
+	/* One that keeps talking, every 30 ms for 300 ms, stays open. */
+	busy = client_connect(srv.port);
+	for (int i = 0; i < 10; i++) {
+		assert_true(echoes(busy, "tick"));
+		usleep(30000);
+	}
+	close(busy);
+	echo_stop(&srv, SIGINT);
+	(void)state;
+}
+
+static void test_max_conns_and_stats(void **state)
+{
+	struct child srv;
+	int a, b, c, d = -1;
+	uint64_t t_end;
+	bool admitted = false;
+
+	NEED_TOOLS();
+	echo_start(&srv, "--max-conns", "2", "--stats", NULL);
+	a = client_connect(srv.port);
+	b = client_connect(srv.port);
+	assert_true(echoes(a, "a"));
+	assert_true(echoes(b, "b"));
+	/* The third is accepted and closed at once. */
+	c = client_connect(srv.port);
+	assert_true(closed_within(c, 2000));
+	close(c);
+	/* Once one has gone, a new one is served (the server sees the close
+	 * a moment later: retry for up to 2 s). */
+	close(a);
+	t_end = mono_ms() + 2000;
+	while (!admitted && mono_ms() < t_end) {
+		d = client_connect(srv.port);
+		admitted = echoes(d, "d");
+		if (!admitted) {
+			close(d);
+			d = -1;
+			usleep(10000);
+		}
+	}
+	assert_true(admitted);
+	assert_true(echoes(b, "b again"));
+	/* The open connections are cancelled at shutdown. */
+	echo_stop(&srv, SIGTERM);
+	assert_true(closed_within(b, 1000));
+	assert_true(closed_within(d, 1000));
+	close(b);
+	close(d);
+	assert_contains(srv.buf, "rejected (max-conns) ");
+	assert_not_contains(srv.buf, "rejected (max-conns) 0,");
+	assert_contains(srv.buf, "tasks spawned");
+	assert_contains(srv.buf, "switches");
+	assert_contains(srv.buf, "submits");
+	assert_contains(srv.buf, "completions");
+	assert_contains(srv.buf, "syscalls");
+	(void)state;
+}
+
+/* ------------------------------------------------------------------------
+ * Bad clients
+ * ------------------------------------------------------------------------ */
+
+static void test_bad_clients(void **state)
+{
+	struct child srv;
+	static char junk[256 * 1024];
+	char buf[4096];
+	size_t got = 0;
+	int fd;
+
+	NEED_TOOLS();
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (char)(i * 7 + (i >> 9));
+	echo_start(&srv, NULL, NULL, NULL, NULL);
+
+	/* Sends a lot, reads nothing, closes: unread data makes it a reset. */
+	for (int i = 0; i < 5; i++) {
+		fd = client_connect(srv.port);
+		int flags = fcntl(fd, F_GETFL);
+		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+		(void)!send(fd, junk, sizeof(junk), MSG_NOSIGNAL);
+		close(fd);
+	}
+	/* Resets mid-stream (SO_LINGER 0). */
+	for (int i = 0; i < 5; i++) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		fd = client_connect(srv.port);
+		(void)!send(fd, junk, 1000, MSG_NOSIGNAL);
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(fd);
+	}
+	/* Connects and goes away at once. */
+	for (int i = 0; i < 20; i++)
+		close(client_connect(srv.port));
+	/* Half-close: everything comes back, then EOF. */
+	fd = client_connect(srv.port);
+	assert_int_equal(send(fd, junk, 3000, MSG_NOSIGNAL), 3000);
+	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	for (;;) {
+		ssize_t r = recv_within(fd, buf + (got < sizeof(buf) ? got : 0),
+					got < sizeof(buf) ? sizeof(buf) - got : sizeof(buf), 2000);
+		assert_true(r >= 0);
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	assert_int_equal(got, 3000);
+	assert_memory_equal(buf, junk, 3000);
+	close(fd);
+	/* Still serving. */
+	fd = client_connect(srv.port);
+	assert_true(echoes(fd, "still here"));
+	close(fd);
+	echo_stop(&srv, SIGTERM);
+	(void)state;
+}
+
+/* ------------------------------------------------------------------------
+ * corio-load http, against a small HTTP server of our own
+ * ------------------------------------------------------------------------ */
+
+/* Answers every request ("\r\n\r\n"-terminated) with `resp`, on up to 32
+ * connections, until killed. Runs in a forked child. */
+static void http_server(int lfd, const char *resp)
+{
+	struct pollfd p[33];
+	int matched[33];
+	int n = 1;
+	size_t rl = strlen(resp);
+
+	p[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	alarm(20);
+	for (;;) {
+		if (poll(p, (nfds_t)n, -1) < 0)
+			continue;
+		if (p[0].revents & POLLIN) {
+			int fd = accept(lfd, NULL, NULL);
+			if (fd >= 0 && n < 33) {
+				int one = 1;
+				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+				p[n] = (struct pollfd){ .fd = fd, .events = POLLIN };
+				matched[n++] = 0;
+			} else if (fd >= 0) {
+				close(fd);
+			}
+		}
+		for (int i = 1; i < n; i++) {
+			char buf[4096];
+			ssize_t r;
+
+			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			r = read(p[i].fd, buf, sizeof(buf));
+			if (r <= 0) {
+				close(p[i].fd);
+				p[i] = p[n - 1];
+				matched[i] = matched[n - 1];
+				n--;
+				i--;
+				continue;
+			}
+			for (ssize_t j = 0; j < r; j++) {
+				static const char end[] = "\r\n\r\n";
+				if (buf[j] == end[matched[i]])
+					matched[i]++;
+				else
+					matched[i] = buf[j] == '\r' ? 1 : 0;
+				if (matched[i] == 4) {
+					matched[i] = 0;
+					(void)!write(p[i].fd, resp, rl);
+				}
+			}
+		}
+	}
+}
+
+static pid_t http_start(const char *resp, int *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	pid_t pid;
+
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(lfd, 64), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+	*port = ntohs(a.sin_port);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		signal(SIGALRM, SIG_DFL);
+		http_server(lfd, resp);
+		_exit(0);
+	}
+	close(lfd);
+	return pid;
+}
+
+static void http_stop(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+static void test_load_http(void **state)
+{
+	struct child load;
+	char port[16];
+	int p, rc;
+	pid_t srv;
+
+	NEED_TOOLS();
+	srv = http_start("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", &p);
+	snprintf(port, sizeof(port), "%d", p);
+	{
+		char *argv[] = { load_bin, "http", "--port", port, "--path", "/x", "--conns", "4",
+				 "--pipeline", "4", "--seconds", "0.5", "--json", NULL };
+		rc = run_tool(&load, argv);
+		http_stop(srv);
+		if (rc != 0)
+			fail_msg("corio-load http exited %d:\n%s", rc, load.buf);
+		assert_true(json_num(load.buf, "requests") > 0);
+		assert_true(json_num(load.buf, "errors") == 0);
+	}
+	srv = http_start("HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno", &p);
+	snprintf(port, sizeof(port), "%d", p);
+	{
+		char *argv[] = { load_bin, "http", "--port", port, "--conns", "2", "--seconds",
+				 "0.3", "--json", NULL };
+		rc = run_tool(&load, argv);
+		http_stop(srv);
+		assert_int_equal(rc, 1);
+		assert_true(json_num(load.buf, "status") > 0);
+		assert_contains(load.buf, "HTTP status 404");
+	}
+	/* No Content-Length (chunked): a protocol error, never a hang. */
+	srv = http_start("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", &p);
+	snprintf(port, sizeof(port), "%d", p);
+	{
+		char *argv[] = { load_bin, "http", "--port", port, "--conns", "2", "--seconds",
+				 "0.3", "--json", NULL };
+		rc = run_tool(&load, argv);
+		http_stop(srv);
+		assert_int_equal(rc, 1);
+		assert_true(json_num(load.buf, "protocol") > 0);
+	}
+	(void)state;
+}
+
+/* ------------------------------------------------------------------------
+ * corio-load's failures
+ * ------------------------------------------------------------------------ */
+
+static void test_load_failures(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	struct child load;
+	char port[16];
+	int fd, rc;
+
+	NEED_TOOLS();
+	/* A port bound but not listening: connections are refused, and nobody
+	 * else can take it meanwhile. */
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	snprintf(port, sizeof(port), "%d", ntohs(a.sin_port));
+	{
+		char *argv[] = { load_bin, "echo", "--port", port, "--conns", "3", "--seconds", "0.3",
+				 NULL };
+		rc = run_tool(&load, argv);
+		close(fd);
+		assert_int_equal(rc, 1);
+		assert_contains(load.buf, "3 of 3 connection(s) failed to connect");
+		assert_contains(load.buf, "Connection refused");
+	}
+	/* Bad command lines: status 2, with a reason. */
+	{
+		char *argv[] = { load_bin, "echo", "--port", port, NULL };
+		assert_int_equal(run_tool(&load, argv), 2);
+		assert_contains(load.buf, "--seconds");
+	}
+	{
+		char *argv[] = { load_bin, "echo", "--port", port, "--seconds", "1", "--conns", "10001",
+				 NULL };
+		assert_int_equal(run_tool(&load, argv), 2);
+		assert_contains(load.buf, "--conns");
+	}
+	{
+		char *argv[] = { load_bin, "echo", "--port", port, "--seconds", "3601", NULL };
+		assert_int_equal(run_tool(&load, argv), 2);
+	}
+	{
+		char *argv[] = { load_bin, "http", "--port", port, "--seconds", "1", "--path",
+				 "no-slash", NULL };
+		assert_int_equal(run_tool(&load, argv), 2);
+	}
+	{
+		char *argv[] = { load_bin, "--port", port, NULL };
+		assert_int_equal(run_tool(&load, argv), 2);
+	}
+	{
+		char *argv[] = { load_bin, "--help", NULL };
+		assert_int_equal(run_tool(&load, argv), 0);
+		assert_contains(load.buf, "--rate");
+	}
+	{
+		char *argv[] = { echo_bin, "--help", NULL };
+		assert_int_equal(run_tool(&load, argv), 0);
+		assert_contains(load.buf, "--idle-ms");
+	}
+	{
+		char *argv[] = { echo_bin, "--port", "70000", NULL };
+		assert_int_equal(run_tool(&load, argv), 2);
+	}
+	(void)state;
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		TOOLS_TEST(test_echo_load),
+		TOOLS_TEST(test_idle_timeout),
+		TOOLS_TEST(test_max_conns_and_stats),
+		TOOLS_TEST(test_bad_clients),
+		TOOLS_TEST(test_load_http),
+		TOOLS_TEST(test_load_failures),
+	};
+
+	check_init(argc, argv);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
