@@ -519,6 +519,33 @@ int     corio_dial_tcp(const char *host, uint16_t port);
 /* The local port of a bound socket, or -errno. */
 int     corio_local_port(int fd);
 
+/* ------------------------------------------------------------------------
+ * Fast paths for heavy users: registered files and buffers
+ *
+ * Both belong to the calling thread's loop (-EPERM outside one).
+ *
+ * corio_register_file(fd) puts fd into the loop's table of registered files
+ * (4096 slots) and returns a handle, an int with CORIO_FIXED_FILE_BIT set,
+ * that every I/O call above accepts in place of the fd: the kernel then
+ * skips looking the file up on each operation. The table holds its own
+ * reference: the original fd may be closed. corio_close(handle) (or
+ * corio_unregister_file) removes it. -ENFILE when the table is full.
+ *
+ * corio_register_buffers pins memory once (io_uring_register_buffers) so
+ * reads and writes into it skip mapping the pages on each operation; buf
+ * and n of corio_read_fixed/corio_write_fixed must lie within buffer
+ * buf_index (-EFAULT otherwise). One set per loop: -EBUSY if one is
+ * registered; the locked-memory limit applies (-ENOMEM).
+ * ------------------------------------------------------------------------ */
+
+#define CORIO_FIXED_FILE_BIT 0x40000000
+int     corio_register_file(int fd);
+int     corio_unregister_file(int handle);
+int     corio_register_buffers(const struct iovec *iov, unsigned n);
+int     corio_unregister_buffers(void);
+ssize_t corio_read_fixed(int fd, void *buf, size_t n, int64_t off, unsigned buf_index);
+ssize_t corio_write_fixed(int fd, const void *buf, size_t n, int64_t off, unsigned buf_index);
+
 #ifdef __cplusplus
 }
 #endif

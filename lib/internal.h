@@ -307,6 +307,10 @@ struct corio__loop {
 	uint32_t         *fd_pending;   /* ops in flight per fd, so close knows */
 	size_t            nfd_pending;  /* entries in fd_pending */
 	bool              fd_untracked; /* fd_pending could not grow: assume busy */
+	uint32_t         *fixed_free;   /* free slots of the registered-file table */
+	unsigned          nfixed_free;
+	bool              files_registered;
+	bool              bufs_registered;
 	bool              mbox_armed;   /* its eventfd poll is in the ring */
 	uint64_t          next_id;
 	int               index;

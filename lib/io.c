@@ -75,8 +75,8 @@ static struct io_uring_sqe *op_begin(corio__loop **lp, int *err)
 static void fd_track(corio__loop *l, corio__wait *w, int fd)
 {
 	w->fd = -1;
-	if (fd < 0)
-		return;
+	if (fd < 0 || (fd & CORIO_FIXED_FILE_BIT))
+		return; /* a registered file cannot be closed under an op */
 	if ((size_t)fd >= l->nfd_pending) {
 		size_t n = l->nfd_pending ? l->nfd_pending : 256;
 		uint32_t *v;
@@ -101,6 +101,11 @@ static int op_wait(corio__loop *l, struct io_uring_sqe *sqe, corio__wait *w, int
 {
 	w->kind = CORIO__W_OP;
 	w->what = CORIO__WHY_OP;
+	if (fd >= 0 && (fd & CORIO_FIXED_FILE_BIT)) {
+		/* A registered file: its index, flagged for the kernel. */
+		sqe->fd = fd & ~CORIO_FIXED_FILE_BIT;
+		sqe->flags |= IOSQE_FIXED_FILE;
+	}
 	fd_track(l, w, fd);
 	io_uring_sqe_set_data(sqe, w);
 	l->inflight++;
@@ -289,6 +294,8 @@ CORIO__API int corio_close(int fd)
 
 	if (fd < 0)
 		return -EBADF;
+	if (fd & CORIO_FIXED_FILE_BIT)
+		return corio_unregister_file(fd);
 	if (!l || !l->current)
 		return close(fd) < 0 ? -errno : 0;
 	/* A cancel by fd walks every request in flight: only when some are
@@ -797,4 +804,142 @@ CORIO__API int corio_local_port(int fd)
 	if (ss.ss_family == AF_INET6)
 		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 	return -EAFNOSUPPORT;
+}
+
+/* ------------------------------------------------------------------------
+ * Registered files and buffers
+ * ------------------------------------------------------------------------ */
+
+#define FIXED_FILES 4096 /* slots in a loop's registered-file table */
+
+static corio__loop *loop_of_caller(void)
+{
+	return corio__tls_loop;
+}
+
+CORIO__API int corio_register_file(int fd)
+{
+	corio__loop *l = loop_of_caller();
+	int r;
+
+	if (!l)
+		return -EPERM;
+	if (fd < 0 || (fd & CORIO_FIXED_FILE_BIT))
+		return -EBADF;
+	if (!l->files_registered) {
+		/* A sparse table, filled slot by slot; the free slots are kept
+		 * highest first so the lowest is handed out first. */
+		uint32_t *fr = malloc(FIXED_FILES * sizeof(*fr));
+		if (!fr)
+			return -ENOMEM;
+		r = io_uring_register_files_sparse(&l->ring, FIXED_FILES);
+		if (r < 0) {
+			free(fr);
+			return r;
+		}
+		for (unsigned i = 0; i < FIXED_FILES; i++)
+			fr[i] = FIXED_FILES - 1 - i;
+		l->fixed_free = fr;
+		l->nfixed_free = FIXED_FILES;
+		l->files_registered = true;
+	}
+	if (!l->nfixed_free)
+		return -ENFILE;
+	{
+		uint32_t slot = l->fixed_free[l->nfixed_free - 1];
+		r = io_uring_register_files_update(&l->ring, slot, &fd, 1);
+		if (r < 0)
+			return r;
+		if (r != 1)
+			return -EBADF;
+		l->nfixed_free--;
+		return (int)(slot | CORIO_FIXED_FILE_BIT);
+	}
+}
+
+CORIO__API int corio_unregister_file(int handle)
+{
+	corio__loop *l = loop_of_caller();
+	uint32_t slot;
+	int none = -1, r;
+
+	if (!l)
+		return -EPERM;
+	if (handle < 0 || !(handle & CORIO_FIXED_FILE_BIT))
+		return -EBADF;
+	slot = (uint32_t)(handle & ~CORIO_FIXED_FILE_BIT);
+	if (!l->files_registered || slot >= FIXED_FILES)
+		return -EBADF;
+	for (unsigned i = 0; i < l->nfixed_free; i++)
+		if (l->fixed_free[i] == slot)
+			return -EBADF; /* not registered */
+	r = io_uring_register_files_update(&l->ring, slot, &none, 1);
+	if (r < 0)
+		return r;
+	l->fixed_free[l->nfixed_free++] = slot;
+	return 0;
+}
+
+CORIO__API int corio_register_buffers(const struct iovec *iov, unsigned n)
+{
+	corio__loop *l = loop_of_caller();
+	int r;
+
+	if (!l)
+		return -EPERM;
+	if (!iov || !n)
+		return -EINVAL;
+	if (l->bufs_registered)
+		return -EBUSY;
+	r = io_uring_register_buffers(&l->ring, iov, n);
+	if (r == 0)
+		l->bufs_registered = true;
+	return r;
+}
+
+CORIO__API int corio_unregister_buffers(void)
+{
+	corio__loop *l = loop_of_caller();
+	int r;
+
+	if (!l)
+		return -EPERM;
+	if (!l->bufs_registered)
+		return -ENXIO;
+	r = io_uring_unregister_buffers(&l->ring);
+	if (r == 0)
+		l->bufs_registered = false;
+	return r;
+}
+
+CORIO__API ssize_t corio_read_fixed(int fd, void *buf, size_t n, int64_t off, unsigned buf_index)
+{
+	if (fd < 0)
+		return -EBADF;
+	if (check_off(off) < 0 || n > MAX_RW)
+		return -EINVAL;
+	if (!buf && n)
+		return -EFAULT;
+	{
+		corio__loop *l;
+		corio__wait w = { 0 };
+		int e;
+		struct io_uring_sqe *sqe = op_begin(&l, &e);
+		if (!sqe)
+			return e;
+		io_uring_prep_read_fixed(sqe, fd, buf, (unsigned)n, (uint64_t)off, (int)buf_index);
+		return written_by_kernel(buf, op_wait(l, sqe, &w, fd));
+	}
+}
+
+CORIO__API ssize_t corio_write_fixed(int fd, const void *buf, size_t n, int64_t off,
+				     unsigned buf_index)
+{
+	if (fd < 0)
+		return -EBADF;
+	if (check_off(off) < 0 || n > MAX_RW)
+		return -EINVAL;
+	if (!buf && n)
+		return -EFAULT;
+	OP_RUN(fd, io_uring_prep_write_fixed(sqe, fd, buf, (unsigned)n, (uint64_t)off, (int)buf_index));
 }

@@ -458,6 +458,7 @@ static void loop_fini(corio__loop *l, bool forced)
 	corio__scope_chunks_free(l);
 	corio__mailbox_close(l);
 	free(l->fd_pending);
+	free(l->fixed_free);
 	corio__debug_loop_fini(l);
 	corio__stack_pool_fini(&l->stacks);
 	corio__heap_free(&l->timers);

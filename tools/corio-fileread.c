@@ -2,7 +2,7 @@
  * corio-fileread - file read benchmark on corio, in the manner of fio.
  *
  *   corio-fileread --file PATH [--block 4096] [--depth 32] [--seconds 5]
- *                  [--random] [--direct] [--create SIZE] [--json] [--stats]
+ *                  [--random] [--direct] [--create SIZE] [--json] [--stats] [--fixed]
  *
  * `depth` tasks read `block` bytes at a time from PATH until the time is up:
  * the queue depth is the number of reads in flight. Sequential mode shares
@@ -10,6 +10,7 @@
  * mode picks block-aligned offsets uniformly. --direct opens with O_DIRECT
  * (buffers are page-aligned). --create SIZE makes or extends PATH to SIZE
  * bytes first (suffixes k, m, g), so a benchmark can bring its own file.
+ * --fixed reads through a registered file into registered buffers.
  *
  * Output: one line `iops=N mib_s=N p50_us=N p99_us=N` (what scripts parse),
  * then a human summary; --json prints one JSON object instead of both.
@@ -41,6 +42,7 @@ struct opts {
 	uint64_t    create;
 	int         json;
 	int         stats;
+	int         fixed;
 };
 
 struct run {
@@ -50,6 +52,7 @@ struct run {
 	uint64_t  cursor;    /* sequential: next offset */
 	uint64_t  end_ns;
 	uint64_t  ops, bytes, errors;
+	char     *arena;     /* --fixed: every task's buffer, registered once */
 	int       first_err;
 	hist      lat;
 	corio_stats st;
@@ -58,6 +61,7 @@ struct run {
 struct reader {
 	struct run *run;
 	uint64_t    rng;
+	unsigned    idx;
 };
 
 static void usage(FILE *f)
@@ -72,6 +76,7 @@ static void usage(FILE *f)
 		"  --create SIZE  make PATH at least SIZE bytes first (k/m/g suffixes)\n"
 		"  --json         one JSON object instead of the text report\n"
 		"  --stats        add corio's loop counters\n"
+		"  --fixed        registered file and buffers (corio_register_file/_buffers)\n"
 		"  --help         this text\n"
 		"Prints: iops=N mib_s=N p50_us=N p99_us=N, then a summary.\n");
 }
@@ -114,7 +119,9 @@ static int reader_task(void *arg)
 	uint64_t nblocks = r->size / o->block;
 	void *buf;
 
-	if (posix_memalign(&buf, 4096, o->block) != 0)
+	if (r->arena)
+		buf = r->arena + (size_t)rd->idx * o->block;
+	else if (posix_memalign(&buf, 4096, o->block) != 0)
 		return -ENOMEM;
 	for (;;) {
 		uint64_t t0 = corio_now_ns(), off;
@@ -128,7 +135,10 @@ static int reader_task(void *arg)
 			off = r->cursor;
 			r->cursor = off + o->block >= r->size ? 0 : off + o->block;
 		}
-		n = corio_read(r->fd, buf, o->block, (int64_t)off);
+		if (r->arena)
+			n = corio_read_fixed(r->fd, buf, o->block, (int64_t)off, 0);
+		else
+			n = corio_read(r->fd, buf, o->block, (int64_t)off);
 		if (n < 0) {
 			r->errors++;
 			if (!r->first_err)
@@ -141,7 +151,8 @@ static int reader_task(void *arg)
 		r->ops++;
 		r->bytes += (uint64_t)n;
 	}
-	free(buf);
+	if (!r->arena)
+		free(buf);
 	return 0;
 }
 
@@ -203,6 +214,30 @@ static int run_main(void *arg)
 		return -EINVAL;
 	}
 	r->size = (uint64_t)sb.st_size / o->block * o->block;
+	if (o->fixed) {
+		/* The file and one arena of buffers, registered with the ring. */
+		struct iovec iov;
+		int h = corio_register_file(r->fd);
+		if (h < 0 || posix_memalign((void **)&r->arena, 4096, (size_t)o->depth * o->block)) {
+			fprintf(stderr, "corio-fileread: --fixed: %s\n",
+				strerror(h < 0 ? -h : ENOMEM));
+			corio_close(r->fd);
+			return h < 0 ? h : -ENOMEM;
+		}
+		iov.iov_base = r->arena;
+		iov.iov_len = (size_t)o->depth * o->block;
+		err = corio_register_buffers(&iov, 1);
+		if (err < 0) {
+			fprintf(stderr, "corio-fileread: --fixed: cannot register buffers: %s\n",
+				strerror(-err));
+			free(r->arena);
+			corio_close(h);
+			corio_close(r->fd);
+			return err;
+		}
+		corio_close(r->fd); /* the table holds the file now */
+		r->fd = h;
+	}
 	rd = calloc(o->depth, sizeof(*rd));
 	ts = calloc(o->depth, sizeof(*ts));
 	if (!rd || !ts) {
@@ -214,6 +249,7 @@ static int run_main(void *arg)
 	r->end_ns = corio_now_ns() + (uint64_t)(o->seconds * 1e9);
 	for (unsigned i = 0; i < o->depth; i++) {
 		rd[i].run = r;
+		rd[i].idx = i;
 		rd[i].rng = 0x9e3779b97f4a7c15ull * (i + 1);
 		ts[i] = corio_spawn(reader_task, &rd[i]);
 		if (!ts[i]) {
@@ -231,6 +267,10 @@ static int run_main(void *arg)
 	corio_loop_stats(&r->st);
 	free(rd);
 	free(ts);
+	if (r->arena) {
+		corio_unregister_buffers();
+		free(r->arena);
+	}
 	corio_close(r->fd);
 	return err;
 }
@@ -243,6 +283,7 @@ int main(int argc, char **argv)
 		{ "random", no_argument, NULL, 'r' },      { "direct", no_argument, NULL, 'D' },
 		{ "create", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
 		{ "stats", no_argument, NULL, 'S' },       { "help", no_argument, NULL, 'h' },
+		{ "fixed", no_argument, NULL, 'F' },
 		{ 0, 0, 0, 0 },
 	};
 	struct opts o = { .block = 4096, .depth = 32, .seconds = 5 };
@@ -277,6 +318,7 @@ int main(int argc, char **argv)
 			break;
 		case 'j': o.json = 1; break;
 		case 'S': o.stats = 1; break;
+		case 'F': o.fixed = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: goto bad;
 		}
