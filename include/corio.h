@@ -511,7 +511,7 @@ int     corio_listen_tcp(const char *host, uint16_t port, int backlog);
 int     corio_listen_tcp_ex(const char *host, uint16_t port, int backlog, unsigned flags);
 /*
  * A connected TCP socket (TCP_NODELAY set). Numeric addresses (IPv4, IPv6)
- * connect at once; names are resolved with getaddrinfo on a helper thread,
+ * connect at once; names are resolved with getaddrinfo on the thread pool,
  * without blocking the loop, and each address is tried in turn. -ENOENT for
  * an unknown name, else the last connect error (-ECONNREFUSED, ...).
  */
@@ -545,6 +545,76 @@ int     corio_register_buffers(const struct iovec *iov, unsigned n);
 int     corio_unregister_buffers(void);
 ssize_t corio_read_fixed(int fd, void *buf, size_t n, int64_t off, unsigned buf_index);
 ssize_t corio_write_fixed(int fd, const void *buf, size_t n, int64_t off, unsigned buf_index);
+
+/* ------------------------------------------------------------------------
+ * Offload: the thread pool (asyncio.to_thread) and process pools
+ * (run_in_executor with a ProcessPoolExecutor)
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Runs fn(arg) on a worker thread of the process's thread pool and returns
+ * fn's result; only the calling task waits, the loop runs on. fn must not
+ * call corio (it runs on no loop). The pool is shared by every loop and
+ * started on first use, with CORIO_THREADS workers (default: the number of
+ * cores, at least 4) unless corio_threads_set() said otherwise; its queue is
+ * bounded (4096 jobs): past that, callers wait for room.
+ *
+ * Cancellation and deadlines cannot interrupt fn, and fn may use memory on
+ * the caller's stack (arg often points there): a cancelled corio_to_thread
+ * returns -ECANCELED (or -ETIMEDOUT) only after fn has returned, and fn's
+ * result is then lost. -EPERM outside a task, -EINVAL for fn NULL, -EAGAIN
+ * if no worker thread could be started.
+ */
+int corio_to_thread(int (*fn)(void *), void *arg);
+
+/* Sets the number of pool workers before the pool starts: 0, -EINVAL for
+ * n < 1 or n > 1024, -EBUSY once it has started. */
+int corio_threads_set(int n);
+
+/*
+ * Process pools. corio_procpool_new forks `workers` processes (0 = number
+ * of cores) when it is called; each is joined to the parent by a socketpair
+ * and runs jobs one at a time, in a clean state (no loop, no ring: a child
+ * never touches the parent's ring). A job is a function pointer, valid in
+ * the child because it runs the same program image, plus bytes in; it
+ * returns an ssize_t and bytes out:
+ *
+ *     ssize_t fn(const void *in, size_t inlen, void *out, size_t outcap);
+ *
+ * fn returns how many bytes of out it filled (<= outcap) or -errno.
+ * corio_run_in_process sends the job to an idle worker (jobs queue in order
+ * when all are busy), waits without blocking the loop, copies the output
+ * into out and returns fn's result.
+ *   -EMSGSIZE  inlen above CORIO_PROC_MAX_IO (64 MiB)
+ *   -ENOBUFS   fn claimed more than outcap bytes (nothing is copied)
+ *   -EPIPE     the worker died running the job (crash, kill): it is
+ *              replaced and the pool keeps working
+ *   -ECANCELED, -ETIMEDOUT: a job not yet started is withdrawn; a running
+ *              one's worker is killed and replaced (fn cannot be
+ *              interrupted any other way); returns once that is done
+ *   -EINVAL    pool or fn NULL, in NULL with inlen > 0, out NULL with
+ *              outcap > 0, or a pool being freed; -EPERM outside a task;
+ *              -EXDEV while another loop has jobs in flight on the pool
+ *   -ENOMEM    the worker could not allocate its buffers
+ *   -EAGAIN, -ENOMEM (fork's errors) when a dead worker could not be
+ *              replaced yet; the next job tries again
+ * outcap above CORIO_PROC_MAX_IO is clamped (fn is told the clamped size).
+ * In a worker, fn sees only fds 0-2, default signal handlers (SIGINT and
+ * SIGQUIT ignored: Ctrl-C is the parent's), an 8 MiB stack, and corio calls
+ * return -EPERM. Workers die with the thread that made the pool (they are
+ * replaced on demand if the pool outlives it).
+ * corio_procpool_free waits for the jobs in flight (inside a task), then
+ * stops and reaps every worker: no zombies, no fds left. If another loop has
+ * jobs in flight it refuses (errno EBUSY). NULL is a no-op.
+ * corio_procpool_new(0) makes one worker per core. NULL with errno EINVAL
+ * (workers < 0 or > 256), ENOMEM, or fork's error.
+ */
+#define CORIO_PROC_MAX_IO ((size_t)64 << 20)
+typedef ssize_t (*corio_proc_fn)(const void *in, size_t inlen, void *out, size_t outcap);
+corio_procpool *corio_procpool_new(int workers);
+ssize_t corio_run_in_process(corio_procpool *p, corio_proc_fn fn, const void *in, size_t inlen,
+			     void *out, size_t outcap);
+void    corio_procpool_free(corio_procpool *p);
 
 #ifdef __cplusplus
 }

@@ -251,6 +251,9 @@ static void describe_wait(struct out *o, corio__loop *l, const corio__wait *w)
 	case CORIO__WHY_THREAD:
 		snprintf(buf, sizeof(buf), "work on another thread");
 		break;
+	case CORIO__WHY_PROC:
+		snprintf(buf, sizeof(buf), "a process pool worker");
+		break;
 	case CORIO__WHY_OP:
 		snprintf(buf, sizeof(buf), "io_uring operation%s",
 			 w->interrupted ? " (cancel submitted)" : "");

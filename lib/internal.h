@@ -126,6 +126,7 @@ void corio__heap_free(corio__heap *h);
 enum corio__wait_kind {
 	CORIO__W_PLAIN = 0, /* woken by another task or a timer */
 	CORIO__W_OP    = 1, /* an io_uring op; ends only with its CQE */
+	CORIO__W_THREAD = 2, /* work on a pool thread; ends only when it is done */
 };
 
 /* What a task waits on, for the task dump. */
@@ -133,7 +134,7 @@ enum corio__wait_what {
 	CORIO__WHY_SLEEP = 0, CORIO__WHY_JOIN, CORIO__WHY_GATHER, CORIO__WHY_GROUP,
 	CORIO__WHY_EVENT, CORIO__WHY_MUTEX, CORIO__WHY_SEM, CORIO__WHY_COND,
 	CORIO__WHY_QUEUE_PUT, CORIO__WHY_QUEUE_GET, CORIO__WHY_DRAIN, CORIO__WHY_OP,
-	CORIO__WHY_THREAD, CORIO__WHY_COUNT
+	CORIO__WHY_THREAD, CORIO__WHY_PROC, CORIO__WHY_COUNT
 };
 
 typedef struct corio__wait corio__wait;
@@ -191,9 +192,10 @@ struct corio__scope {
  * if the loop is gone.
  * ------------------------------------------------------------------------ */
 
-/* user_data values that name no wait record */
+/* user_data values that name no wait record (wait records are 8-aligned) */
 #define CORIO__UD_IGNORE  ((uint64_t)1) /* async cancels: nobody waits */
 #define CORIO__UD_MAILBOX ((uint64_t)2) /* the mailbox's eventfd poll */
+#define CORIO__UD_XJOB    ((uint64_t)4) /* tag: a job posted by MSG_RING (ptr | 4) */
 
 typedef struct corio__loop corio__loop;
 typedef struct corio__mailbox corio__mailbox;
@@ -207,11 +209,29 @@ struct corio__xjob {
 
 /* Loop side, before handing j to its thread: 0 or -errno. */
 int  corio__xjob_start(corio__loop *l, corio__xjob *j);
-/* Undoes corio__xjob_start when the thread could not be started. */
-void corio__xjob_cancel_start(corio__loop *l, corio__xjob *j);
 /* Thread side: j is done. */
 void corio__xjob_post(corio__xjob *j);
+/* Thread side: n finished jobs of one mailbox, in one go: by MSG_RING
+ * through src when src is not NULL and the kernel takes it, else on the
+ * list with one eventfd write. Returns false if MSG_RING was refused. */
+bool corio__xjob_post_batch(corio__xjob **js, unsigned n, struct io_uring *src);
+/* Loop side: a job that arrived by MSG_RING. */
+void corio__xjob_arrived(corio__loop *l, corio__xjob *j);
+
+/* The thread pool (pool.c): runs j->run(j) on a worker, then posts j. */
+typedef struct corio__pjob corio__pjob;
+struct corio__pjob {
+	corio__xjob x;                  /* first */
+	void      (*run)(corio__pjob *j);
+};
+/* Starts the pool if needed and queues j for the loop l: 0, -EAGAIN (no
+ * worker could start), -EBUSY (the queue is full: wait and retry), or a
+ * corio__xjob_start error. */
+int corio__pool_submit(corio__loop *l, corio__pjob *j);
 void corio__mailbox_ready(corio__loop *l);
+/* At loop close: stop posts first, then (after the last CQEs were reaped)
+ * close. */
+void corio__mailbox_shut(corio__loop *l);
 void corio__mailbox_close(corio__loop *l);
 
 /* --------------------------------------------------------------------------

@@ -576,7 +576,7 @@ CORIO__API int corio_poll(int fd, short events)
  * ------------------------------------------------------------------------ */
 
 struct resolve_job {
-	corio__xjob      x;      /* first */
+	corio__pjob      p;      /* first: runs on the thread pool */
 	char             host[NI_MAXHOST];
 	char             port[8];
 	int              passive;
@@ -594,9 +594,9 @@ static void resolve_release(corio__xjob *x)
 	free(j);
 }
 
-static void *resolve_thread(void *arg)
+static void resolve_run(corio__pjob *pj)
 {
-	struct resolve_job *j = arg;
+	struct resolve_job *j = (struct resolve_job *)pj;
 	/* No AI_ADDRCONFIG: on a machine with loopback only it hides
 	 * "localhost" itself. */
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC,
@@ -604,8 +604,6 @@ static void *resolve_thread(void *arg)
 
 	j->err = getaddrinfo(j->host, j->port, &hints, &j->res);
 	j->sys_errno = errno; /* errno is per thread: keep it for the loop */
-	corio__xjob_post(&j->x);
-	return NULL;
 }
 
 static void resolve_unlink(corio__wait *w)
@@ -635,15 +633,14 @@ static int gai_errno(int e, int sys_errno)
 
 /*
  * Resolves host:port for a TCP socket. Numeric addresses need no thread;
- * names go to a helper thread, the task waiting (cancellable) meanwhile.
+ * names go to the thread pool, the task waiting (cancellable) meanwhile: a
+ * cancelled lookup is abandoned, and freed when it comes back.
  * On success (*out)->res is the list; resolve_release frees it all.
  */
 static int resolve(const char *host, uint16_t port, bool passive, struct resolve_job **out)
 {
 	corio__loop *l = corio__tls_loop;
 	struct resolve_job *j;
-	pthread_attr_t a;
-	pthread_t th;
 	int r;
 
 	*out = NULL;
@@ -655,7 +652,8 @@ static int resolve(const char *host, uint16_t port, bool passive, struct resolve
 	snprintf(j->host, sizeof(j->host), "%s", host);
 	snprintf(j->port, sizeof(j->port), "%u", (unsigned)port);
 	j->passive = passive;
-	j->x.release = resolve_release;
+	j->p.x.release = resolve_release;
+	j->p.run = resolve_run;
 	{
 		/* Numeric: no thread, no wait. */
 		struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
@@ -667,32 +665,27 @@ static int resolve(const char *host, uint16_t port, bool passive, struct resolve
 		}
 		j->res = NULL;
 	}
-	r = corio__xjob_start(l, &j->x);
+	while ((r = corio__pool_submit(l, &j->p)) == -EBUSY) {
+		/* The pool's queue is full: wait for room, cancellable. */
+		r = corio_sleep_ms(1);
+		if (r < 0)
+			break;
+	}
 	if (r < 0) {
 		free(j);
 		return r;
 	}
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&a, 256 * 1024);
-	r = pthread_create(&th, &a, resolve_thread, j);
-	pthread_attr_destroy(&a);
-	if (r != 0) {
-		corio__xjob_cancel_start(l, &j->x);
-		free(j);
-		return -r;
-	}
 	{
 		corio__wait w = { .kind = CORIO__W_PLAIN, .what = CORIO__WHY_THREAD,
-				  .unlink = resolve_unlink, .ctx = &j->x };
-		j->x.w = &w;
+				  .unlink = resolve_unlink, .ctx = &j->p.x };
+		j->p.x.w = &w;
 		r = corio__block(l, &w, 0);
 		if (r < 0)
 			return r; /* abandoned: freed when it arrives */
 	}
 	if (j->err) {
 		r = gai_errno(j->err, j->sys_errno);
-		resolve_release(&j->x);
+		resolve_release(&j->p.x);
 		return r;
 	}
 	*out = j;
@@ -745,7 +738,7 @@ CORIO__API int corio_listen_tcp_ex(const char *host, uint16_t port, int backlog,
 		close(fd);
 		fd = -1;
 	}
-	resolve_release(&j->x);
+	resolve_release(&j->p.x);
 	return fd >= 0 ? fd : r;
 }
 
@@ -788,7 +781,7 @@ CORIO__API int corio_dial_tcp(const char *host, uint16_t port)
 		if (r == -ECANCELED || r == -ETIMEDOUT)
 			break;
 	}
-	resolve_release(&j->x);
+	resolve_release(&j->p.x);
 	return fd >= 0 ? fd : r;
 }
 

@@ -159,6 +159,10 @@ static void handle_cqe(corio__loop *l, const struct io_uring_cqe *cqe)
 		corio__mailbox_ready(l);
 		return;
 	}
+	if ((cqe->user_data & 7) == CORIO__UD_XJOB) {
+		corio__xjob_arrived(l, (corio__xjob *)(uintptr_t)(cqe->user_data & ~(uint64_t)7));
+		return;
+	}
 	l->inflight--;
 	if (cqe->user_data == CORIO__UD_IGNORE || cqe->user_data == 0)
 		return;
@@ -193,6 +197,16 @@ void corio__interrupt(corio__loop *l, corio__wait *w, int res)
 {
 	if (w->woken)
 		return;
+	if (w->kind == CORIO__W_THREAD) {
+		/* The work cannot be stopped and may use the task's stack: note
+		 * why the call will fail, and wait for the work to end. */
+		if (!w->interrupted) {
+			corio__heap_remove(&l->timers, &w->timer);
+			w->interrupted = 1;
+			w->interrupt_res = res;
+		}
+		return;
+	}
 	if (w->kind == CORIO__W_OP) {
 		struct io_uring_sqe *sqe;
 
@@ -456,6 +470,13 @@ static void loop_fini(corio__loop *l, bool forced)
 		fprintf(stderr, "corio: debug: %zu task handle(s) never joined or detached\n",
 			unjoined);
 	corio__scope_chunks_free(l);
+	if (l->mbox) {
+		/* Jobs abandoned by tasks that ended may have arrived by
+		 * MSG_RING after the last turn: reap them, then close. */
+		corio__mailbox_shut(l);
+		(void)io_uring_get_events(&l->ring);
+		reap(l);
+	}
 	corio__mailbox_close(l);
 	free(l->fd_pending);
 	free(l->fixed_free);

@@ -30,6 +30,7 @@ struct corio__mailbox {
 	pthread_mutex_t lock;
 	corio__xjob    *head, *tail; /* posted, not yet taken by the loop */
 	int             efd;
+	int             ring_fd;     /* the loop's ring, for MSG_RING */
 	unsigned        refs;        /* the loop's, and one per job in flight */
 	bool            closed;      /* the loop is gone */
 };
@@ -77,6 +78,7 @@ int corio__xjob_start(corio__loop *l, corio__xjob *j)
 		}
 		pthread_mutex_init(&mb->lock, NULL);
 		mb->refs = 1;
+		mb->ring_fd = l->ring.ring_fd;
 		l->mbox = mb;
 	}
 	if (!l->mbox_armed) {
@@ -94,46 +96,121 @@ int corio__xjob_start(corio__loop *l, corio__xjob *j)
 	return 0;
 }
 
-void corio__xjob_cancel_start(corio__loop *l, corio__xjob *j)
+/* Appends js to the list; the caller holds the lock. */
+static void append_locked(corio__mailbox *mb, corio__xjob **js, unsigned n)
 {
-	bool free_it;
+	uint64_t one = 1;
+	bool was_empty = mb->head == NULL;
 
-	pthread_mutex_lock(&j->mbox->lock);
-	mailbox_unref_locked(j->mbox, &free_it);
-	pthread_mutex_unlock(&j->mbox->lock);
-	l->external--;
+	for (unsigned i = 0; i < n; i++) {
+		js[i]->next = NULL;
+		if (mb->tail)
+			mb->tail->next = js[i];
+		else
+			mb->head = js[i];
+		mb->tail = js[i];
+	}
+	/* Under the lock: once it is released, the loop may take the jobs,
+	 * close and free the mailbox (and its eventfd, whose number may then
+	 * be another file's). One write per batch: the loop drains the whole
+	 * list. The eventfd does not block; EAGAIN means it is already set. */
+	if (was_empty)
+		while (write(mb->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+			;
 }
 
-void corio__xjob_post(corio__xjob *j)
+/*
+ * Posts js by MSG_RING through src, the lock held: CQEs straight into the
+ * loop's ring, tagged with the job's address. The jobs that did not go
+ * (refused, or no SQE) are moved to the front of js; returns their count.
+ * *broken is set when src must not be used again: a failed submit may
+ * leave SQEs queued in it.
+ */
+static unsigned msg_ring_locked(corio__mailbox *mb, corio__xjob **js, unsigned n,
+				struct io_uring *src, bool *broken)
 {
-	corio__mailbox *mb = j->mbox;
-	bool gone, free_it = false;
-	uint64_t one = 1;
+	struct io_uring_cqe *cqe;
+	unsigned prepped = 0, left = 0;
+	bool failed[64] = { false };
+
+	if (n > 64)
+		n = 64; /* callers batch at most 64 */
+	for (unsigned i = 0; i < n; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(src);
+		if (!sqe)
+			break;
+		io_uring_prep_msg_ring(sqe, mb->ring_fd, 0,
+				       (uint64_t)(uintptr_t)js[i] | CORIO__UD_XJOB, 0);
+		io_uring_sqe_set_data64(sqe, i);
+		prepped++;
+	}
+	if (prepped && io_uring_submit_and_wait(src, prepped) < 0) {
+		*broken = true;
+		return n;
+	}
+	for (unsigned k = 0; k < prepped; k++) {
+		if (io_uring_wait_cqe(src, &cqe) < 0) {
+			*broken = true;
+			return n; /* cannot tell which went: let the ring go */
+		}
+		if (cqe->res < 0 && cqe->user_data < 64)
+			failed[cqe->user_data] = true;
+		io_uring_cqe_seen(src, cqe);
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (i >= prepped || failed[i])
+			js[left++] = js[i];
+	return left;
+}
+
+bool corio__xjob_post_batch(corio__xjob **js, unsigned n, struct io_uring *src)
+{
+	corio__mailbox *mb = js[0]->mbox;
+	bool gone, free_it = false, broken = false;
 
 	pthread_mutex_lock(&mb->lock);
 	gone = mb->closed;
 	if (gone) {
-		mailbox_unref_locked(mb, &free_it);
+		for (unsigned i = 0; i < n; i++)
+			mailbox_unref_locked(mb, &free_it);
 	} else {
-		if (mb->tail)
-			mb->tail->next = j;
-		else
-			mb->head = j;
-		mb->tail = j;
-		/* Under the lock: once it is released, the loop may take the
-		 * job, close and free the mailbox (and its eventfd, whose
-		 * number may then be another file's). The eventfd does not
-		 * block: EAGAIN means the counter is already set. */
-		while (write(mb->efd, &one, sizeof(one)) < 0 && errno == EINTR)
-			;
+		unsigned left = src ? msg_ring_locked(mb, js, n, src, &broken) : n;
+		/* A refused message means this kernel has no MSG_RING (or the
+		 * loop's CQ is in trouble): the list never fails. */
+		if (left) {
+			if (src && left == n && !broken)
+				broken = true;
+			append_locked(mb, js, left);
+		}
 	}
 	pthread_mutex_unlock(&mb->lock);
 	if (gone) {
-		/* Nobody will ever take it. */
-		j->release(j);
+		/* Nobody will ever take them. */
+		for (unsigned i = 0; i < n; i++)
+			js[i]->release(js[i]);
 		if (free_it)
 			mailbox_free(mb);
 	}
+	return !broken;
+}
+
+void corio__xjob_post(corio__xjob *j)
+{
+	(void)corio__xjob_post_batch(&j, 1, NULL);
+}
+
+void corio__xjob_arrived(corio__loop *l, corio__xjob *j)
+{
+	bool free_it;
+
+	pthread_mutex_lock(&l->mbox->lock);
+	mailbox_unref_locked(l->mbox, &free_it); /* never the last: the loop holds one */
+	pthread_mutex_unlock(&l->mbox->lock);
+	l->external--;
+	if (j->w)
+		corio__wake(l, j->w, 0); /* the waiting task owns the job now */
+	else
+		j->release(j);           /* abandoned by its task */
 }
 
 void corio__mailbox_ready(corio__loop *l)
@@ -163,6 +240,15 @@ void corio__mailbox_ready(corio__loop *l)
 	}
 	if (l->external)
 		(void)arm(l);
+}
+
+void corio__mailbox_shut(corio__loop *l)
+{
+	if (!l->mbox)
+		return;
+	pthread_mutex_lock(&l->mbox->lock);
+	l->mbox->closed = true; /* no thread posts by MSG_RING from now on */
+	pthread_mutex_unlock(&l->mbox->lock);
 }
 
 void corio__mailbox_close(corio__loop *l)

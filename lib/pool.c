@@ -1,0 +1,303 @@
+/*
+ * pool.c - the thread pool behind corio_to_thread (asyncio.to_thread) and
+ * name resolution.
+ *
+ * One pool per process, shared by every loop, started on first use:
+ * CORIO_THREADS workers (or corio_threads_set; default the number of
+ * cores, at least 4) take jobs from one bounded FIFO (4096 jobs) under one
+ * mutex. A job is a corio__pjob: the mailbox job the loop waits on
+ * (mailbox.c) plus the function to run.
+ *
+ * A worker takes a share of the queue at once (up to 32 jobs, never more
+ * than its fair share, so blocking jobs still spread over the workers), runs
+ * them, and posts the finished ones back to their loops in batches: by
+ * IORING_OP_MSG_RING from a small ring of its own (a CQE lands straight in
+ * the loop's ring: no eventfd, no extra wakeup), or through the mailbox's
+ * list and eventfd where the kernel refuses MSG_RING. CORIO_THREADS_WAKE=
+ * eventfd forces the second way (both are measured by corio-bench thread).
+ * Jobs that run long are posted as soon as they end, not held for a batch.
+ *
+ * corio_to_thread keeps its job on the caller's stack: the task cannot
+ * leave before the job is posted back (a cancel only marks the wait, see
+ * CORIO__W_THREAD), so nothing is allocated per call.
+ *
+ * After fork, the child has no workers (threads do not survive fork): the
+ * pool starts afresh there if used.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define QCAP        4096
+#define MAX_THREADS 1024
+#define BATCH       32
+/* A job that ran longer than this is posted at once, not held for a batch. */
+#define HOLD_NS     20000
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t  cond;
+	corio__pjob    *q[QCAP];
+	unsigned        head, n;
+	int             want;      /* workers to start (corio_threads_set) */
+	int             nthreads;  /* started */
+	unsigned        idle;      /* waiting on cond */
+	bool            started;
+	bool            eventfd_only;
+	int             ring_fds[MAX_THREADS]; /* the workers' rings, closed in a forked child */
+	unsigned        nring_fds;
+} pool = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Posts the held jobs, grouped by mailbox (one loop each). */
+static void flush(corio__xjob **held, unsigned *n, struct io_uring **ring)
+{
+	unsigned i = 0;
+
+	while (i < *n) {
+		corio__xjob *group[BATCH];
+		unsigned k = 0, rest = 0;
+		corio__mailbox *mb = held[i]->mbox;
+
+		for (unsigned j = i; j < *n; j++) {
+			if (held[j]->mbox == mb)
+				group[k++] = held[j];
+			else
+				held[i + rest++] = held[j];
+		}
+		if (!corio__xjob_post_batch(group, k, *ring) && *ring) {
+			/* No MSG_RING here (or the ring failed): the list only. */
+			pthread_mutex_lock(&pool.lock);
+			for (unsigned i = 0; i < pool.nring_fds; i++)
+				if (pool.ring_fds[i] == (*ring)->ring_fd)
+					pool.ring_fds[i] = pool.ring_fds[--pool.nring_fds];
+			pthread_mutex_unlock(&pool.lock);
+			io_uring_queue_exit(*ring);
+			free(*ring);
+			*ring = NULL;
+		}
+		*n = i + rest;
+	}
+	*n = 0;
+}
+
+static void *worker(void *arg)
+{
+	struct io_uring *ring = NULL;
+	corio__pjob *take[BATCH];
+	corio__xjob *held[BATCH];
+	unsigned nheld = 0;
+
+	(void)arg;
+	if (!pool.eventfd_only) {
+		ring = malloc(sizeof(*ring));
+		if (ring && io_uring_queue_init(BATCH * 2, ring, 0) < 0) {
+			free(ring);
+			ring = NULL;
+		}
+		if (ring) {
+			/* A forked child must not inherit it: no mappings, and
+			 * its fd is closed there (atfork_child). */
+			(void)io_uring_ring_dontfork(ring);
+			pthread_mutex_lock(&pool.lock);
+			if (pool.nring_fds < MAX_THREADS)
+				pool.ring_fds[pool.nring_fds++] = ring->ring_fd;
+			pthread_mutex_unlock(&pool.lock);
+		}
+	}
+	for (;;) {
+		unsigned k, share;
+		uint64_t t0;
+
+		pthread_mutex_lock(&pool.lock);
+		while (pool.n == 0) {
+			pool.idle++;
+			pthread_cond_wait(&pool.cond, &pool.lock);
+			pool.idle--;
+		}
+		/* A fair share: blocking jobs must spread over the workers. */
+		share = (pool.n + (unsigned)pool.nthreads - 1) / (unsigned)pool.nthreads;
+		k = share < BATCH ? share : BATCH;
+		for (unsigned i = 0; i < k; i++) {
+			take[i] = pool.q[pool.head];
+			pool.head = (pool.head + 1) % QCAP;
+			pool.n--;
+		}
+		/* More left: another worker may help. */
+		if (pool.n && pool.idle)
+			pthread_cond_signal(&pool.cond);
+		pthread_mutex_unlock(&pool.lock);
+
+		t0 = mono_ns();
+		for (unsigned i = 0; i < k; i++) {
+			take[i]->run(take[i]);
+			held[nheld++] = &take[i]->x;
+			if (mono_ns() - t0 > HOLD_NS) {
+				flush(held, &nheld, &ring);
+				t0 = mono_ns();
+			}
+		}
+		flush(held, &nheld, &ring);
+	}
+	return NULL;
+}
+
+static void atfork_child(void)
+{
+	/* Only the forking thread lives on: no workers, no jobs, and none of
+	 * the workers' rings (their mappings were not inherited). */
+	for (unsigned i = 0; i < pool.nring_fds; i++)
+		close(pool.ring_fds[i]);
+	pool.nring_fds = 0;
+	pthread_mutex_init(&pool.lock, NULL);
+	pthread_cond_init(&pool.cond, NULL);
+	pool.head = pool.n = 0;
+	pool.nthreads = 0;
+	pool.idle = 0;
+	pool.started = false;
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, atfork_child);
+}
+
+/* Starts the workers, once; the lock is held. 0 or -EAGAIN. */
+static int start_locked(void)
+{
+	pthread_attr_t a;
+	int n = pool.want;
+
+	if (pool.started)
+		return 0;
+	pthread_once(&atfork_once, register_atfork);
+	if (n == 0) {
+		const char *e = getenv("CORIO_THREADS");
+		long v = e && *e ? strtol(e, NULL, 10) : 0;
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+		n = v > 0 && v <= MAX_THREADS ? (int)v : (cores > 4 ? (int)cores : 4);
+	}
+	{
+		const char *w = getenv("CORIO_THREADS_WAKE");
+		pool.eventfd_only = w && strcmp(w, "eventfd") == 0;
+	}
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, 1 << 20);
+	for (int i = 0; i < n; i++) {
+		pthread_t th;
+		if (pthread_create(&th, &a, worker, NULL) != 0)
+			break;
+		pool.nthreads++;
+	}
+	pthread_attr_destroy(&a);
+	/* With no worker at all, the next call tries again. */
+	pool.started = pool.nthreads > 0;
+	return pool.nthreads ? 0 : -EAGAIN;
+}
+
+int corio__pool_submit(corio__loop *l, corio__pjob *j)
+{
+	int r;
+
+	pthread_mutex_lock(&pool.lock);
+	r = start_locked();
+	if (r == 0 && pool.n == QCAP)
+		r = -EBUSY;
+	if (r == 0) {
+		r = corio__xjob_start(l, &j->x);
+		if (r == 0) {
+			pool.q[(pool.head + pool.n) % QCAP] = j;
+			pool.n++;
+			if (pool.idle)
+				pthread_cond_signal(&pool.cond);
+		}
+	}
+	pthread_mutex_unlock(&pool.lock);
+	return r;
+}
+
+CORIO__API int corio_threads_set(int n)
+{
+	int r = 0;
+
+	if (n < 1 || n > MAX_THREADS)
+		return -EINVAL;
+	pthread_mutex_lock(&pool.lock);
+	if (pool.started)
+		r = -EBUSY;
+	else
+		pool.want = n;
+	pthread_mutex_unlock(&pool.lock);
+	return r;
+}
+
+/* ------------------------------------------------------------------------
+ * corio_to_thread
+ * ------------------------------------------------------------------------ */
+
+struct call {
+	corio__pjob p;       /* first */
+	int       (*fn)(void *);
+	void       *arg;
+	int         result;
+};
+
+static void call_run(corio__pjob *j)
+{
+	struct call *c = (struct call *)j;
+
+	c->result = c->fn(c->arg);
+}
+
+CORIO__API int corio_to_thread(int (*fn)(void *), void *arg)
+{
+	corio__loop *l = corio__tls_loop;
+	corio_task *self;
+	struct call c;
+	corio__wait w = { .kind = CORIO__W_THREAD, .what = CORIO__WHY_THREAD };
+	int r;
+
+	if (!l || !(self = l->current))
+		return -EPERM;
+	if (!fn)
+		return -EINVAL;
+	r = corio__may_block(self);
+	if (r < 0)
+		return r;
+	memset(&c, 0, sizeof(c));
+	c.p.run = call_run;
+	c.fn = fn;
+	c.arg = arg;
+	/* Never abandoned: the task waits for the job in every case. */
+	c.p.x.release = NULL;
+	while ((r = corio__pool_submit(l, &c.p)) == -EBUSY) {
+		/* The queue is full: back-pressure, still cancellable. */
+		r = corio_sleep_ms(1);
+		if (r < 0)
+			return r;
+	}
+	if (r < 0)
+		return r;
+	w.ctx = &c.p.x;
+	c.p.x.w = &w;
+	(void)corio__block(l, &w, 0);
+	return w.interrupted ? w.interrupt_res : c.result;
+}
