@@ -562,7 +562,8 @@ ssize_t corio_write_fixed(int fd, const void *buf, size_t n, int64_t off, unsign
  * Cancellation and deadlines cannot interrupt fn, and fn may use memory on
  * the caller's stack (arg often points there): a cancelled corio_to_thread
  * returns -ECANCELED (or -ETIMEDOUT) only after fn has returned, and fn's
- * result is then lost. -EPERM outside a task, -EINVAL for fn NULL, -EAGAIN
+ * result is then lost. A call cancelled while still queued (no worker has
+ * taken it) is withdrawn and returns at once; fn never runs. -EPERM outside a task, -EINVAL for fn NULL, -EAGAIN
  * if no worker thread could be started.
  */
 int corio_to_thread(int (*fn)(void *), void *arg);

@@ -228,6 +228,10 @@ struct corio__pjob {
  * worker could start), -EBUSY (the queue is full: wait and retry), or a
  * corio__xjob_start error. */
 int corio__pool_submit(corio__loop *l, corio__pjob *j);
+/* Takes j back out of the queue if no worker has it yet: true then, and
+ * the caller must call corio__xjob_withdrawn. */
+bool corio__pool_withdraw(corio__pjob *j);
+void corio__xjob_withdrawn(corio__loop *l, corio__xjob *j);
 void corio__mailbox_ready(corio__loop *l);
 /* At loop close: stop posts first, then (after the last CQEs were reaped)
  * close. */

@@ -204,6 +204,11 @@ void corio__interrupt(corio__loop *l, corio__wait *w, int res)
 			corio__heap_remove(&l->timers, &w->timer);
 			w->interrupted = 1;
 			w->interrupt_res = res;
+			/* Not started yet: it never will be, no need to wait. */
+			if (w->ctx && corio__pool_withdraw(w->ctx)) {
+				corio__xjob_withdrawn(l, w->ctx);
+				corio__wake(l, w, 0);
+			}
 		}
 		return;
 	}

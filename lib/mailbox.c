@@ -96,6 +96,16 @@ int corio__xjob_start(corio__loop *l, corio__xjob *j)
 	return 0;
 }
 
+void corio__xjob_withdrawn(corio__loop *l, corio__xjob *j)
+{
+	bool free_it;
+
+	pthread_mutex_lock(&j->mbox->lock);
+	mailbox_unref_locked(j->mbox, &free_it); /* never the last: the loop holds one */
+	pthread_mutex_unlock(&j->mbox->lock);
+	l->external--;
+}
+
 /* Appends js to the list; the caller holds the lock. */
 static void append_locked(corio__mailbox *mb, corio__xjob **js, unsigned n)
 {

@@ -19,7 +19,8 @@
  *
  * corio_to_thread keeps its job on the caller's stack: the task cannot
  * leave before the job is posted back (a cancel only marks the wait, see
- * CORIO__W_THREAD), so nothing is allocated per call.
+ * CORIO__W_THREAD), so nothing is allocated per call. A job cancelled
+ * before a worker took it is withdrawn from the queue instead.
  *
  * After fork, the child has no workers (threads do not survive fork): the
  * pool starts afresh there if used.
@@ -232,6 +233,24 @@ int corio__pool_submit(corio__loop *l, corio__pjob *j)
 	}
 	pthread_mutex_unlock(&pool.lock);
 	return r;
+}
+
+bool corio__pool_withdraw(corio__pjob *j)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&pool.lock);
+	for (unsigned i = 0; i < pool.n; i++) {
+		if (pool.q[(pool.head + i) % QCAP] != j)
+			continue;
+		for (unsigned m = i; m + 1 < pool.n; m++)
+			pool.q[(pool.head + m) % QCAP] = pool.q[(pool.head + m + 1) % QCAP];
+		pool.n--;
+		found = true;
+		break;
+	}
+	pthread_mutex_unlock(&pool.lock);
+	return found;
 }
 
 CORIO__API int corio_threads_set(int n)
