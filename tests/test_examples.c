@@ -936,6 +936,483 @@ static void test_debug_names_blocking_task(void **state)
 	assert_true(d[1].ticks_after - d[1].ticks_before >= 4);
 }
 
+/* ------------------------------------------------------------------------
+ * The thread pool, for 12 and 14
+ * ------------------------------------------------------------------------ */
+
+static int warm_job(void *arg)
+{
+	return 0;
+}
+
+static int warm_main(void *arg)
+{
+	return corio_to_thread(warm_job, NULL);
+}
+
+/* The thread pool is the process's: started by the first corio_to_thread,
+ * it keeps its workers (and each worker its own io_uring) until the
+ * process exits. Start it, wait until every worker has set itself up (the
+ * fd count holds still), and measure leaks from there. */
+static void warm_thread_pool(void)
+{
+	struct timespec ts = { 0, 10 * 1000000L };
+	int last = -1, same = 0;
+
+	assert_int_equal(check_run(warm_main, NULL), 0);
+	for (int i = 0; i < 100 && same < 5; i++) {
+		int n = check_count_fds();
+		same = n == last ? same + 1 : 0;
+		last = n;
+		nanosleep(&ts, NULL);
+	}
+	check_rebaseline();
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void block_ms(uint64_t ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* ------------------------------------------------------------------------
+ * 12. to_thread: two blocking fetches on worker threads
+ * ------------------------------------------------------------------------ */
+
+struct tt_fetch {
+	int      n;
+	char     data[32];
+	pid_t    tid;            /* the thread that ran it */
+	uint64_t start_ns, end_ns;
+};
+
+/* def fetch_data(n): time.sleep(n); return f"data {n}" - on a worker
+ * thread, so no corio calls (and its own clock). */
+static int tt_fetch_data(void *arg)
+{
+	struct tt_fetch *f = arg;
+
+	f->tid = gettid();
+	f->start_ns = mono_ns();
+	block_ms((uint64_t)f->n * UNIT_MS);
+	f->end_ns = mono_ns();
+	snprintf(f->data, sizeof(f->data), "data %d", f->n);
+	return f->n * 10;
+}
+
+static int tt_fetch_task(void *arg)
+{
+	return corio_to_thread(tt_fetch_data, arg);
+}
+
+struct tt_state {
+	int             ticks, ticks_seq, ticks_par;
+	int             r_seq[2], r_par[2];
+	uint64_t        ms_seq, ms_par;
+	struct tt_fetch seq[2], par[2];
+};
+
+static int tt_ticker(void *arg)
+{
+	struct tt_state *s = arg;
+
+	for (;;) {
+		if (corio_sleep_ms(UNIT_MS / 4) < 0)
+			return -ECANCELED;
+		s->ticks++;
+	}
+}
+
+static int to_thread_main(void *arg)
+{
+	struct tt_state *s = arg;
+	corio_task *tick = corio_spawn(tt_ticker, s), *ts[2];
+	uint64_t t0;
+	int k;
+
+	assert_non_null(tick);
+	/* await to_thread(fetch_data, 1); await to_thread(fetch_data, 2) */
+	k = s->ticks;
+	t0 = corio_now_ns();
+	s->r_seq[0] = corio_to_thread(tt_fetch_data, &s->seq[0]);
+	s->r_seq[1] = corio_to_thread(tt_fetch_data, &s->seq[1]);
+	s->ms_seq = elapsed_units_ms(t0);
+	s->ticks_seq = s->ticks - k;
+	/* gather(to_thread(fetch_data, 1), to_thread(fetch_data, 2)) */
+	k = s->ticks;
+	t0 = corio_now_ns();
+	assert_non_null(ts[0] = corio_spawn(tt_fetch_task, &s->par[0]));
+	assert_non_null(ts[1] = corio_spawn(tt_fetch_task, &s->par[1]));
+	assert_int_equal(corio_gather(ts, 2, s->r_par, CORIO_GATHER_ALL), 0);
+	s->ms_par = elapsed_units_ms(t0);
+	s->ticks_par = s->ticks - k;
+	assert_int_equal(corio_cancel(tick), 0);
+	assert_int_equal(corio_join(tick), -ECANCELED);
+	return 0;
+}
+
+static void test_to_thread(void **state)
+{
+	struct tt_state s;
+
+	warm_thread_pool();
+	memset(&s, 0, sizeof(s));
+	s.seq[0].n = s.par[0].n = 1;
+	s.seq[1].n = s.par[1].n = 2;
+	assert_int_equal(check_run(to_thread_main, &s), 0);
+	for (int i = 0; i < 2; i++) {
+		char want[16];
+
+		snprintf(want, sizeof(want), "data %d", i + 1);
+		assert_int_equal(s.r_seq[i], 10 * (i + 1)); /* fn's result comes back */
+		assert_int_equal(s.r_par[i], 10 * (i + 1));
+		assert_string_equal(s.seq[i].data, want);
+		assert_string_equal(s.par[i].data, want);
+		/* On a worker thread, not the loop's. */
+		assert_true(s.seq[i].tid != gettid());
+		assert_true(s.par[i].tid != gettid());
+	}
+	/* One after the other: 1 + 2 = 3 units. */
+	assert_between(s.ms_seq, 3 * UNIT_MS, 3 * UNIT_MS + SLACK_MS);
+	/* Gathered: they overlap on two workers, 2 units, not 3. */
+	assert_true(s.par[0].start_ns < s.par[1].end_ns && s.par[1].start_ns < s.par[0].end_ns);
+	assert_true(s.par[0].tid != s.par[1].tid);
+	assert_between(s.ms_par, 2 * UNIT_MS, 3 * UNIT_MS);
+	/* The ticker kept ticking all along (12 and 8 ticks were due). */
+	assert_true(s.ticks_seq >= 6);
+	assert_true(s.ticks_par >= 4);
+}
+
+/* ------------------------------------------------------------------------
+ * 13. a process pool: the fetches, and CPU-bound orders side by side
+ * ------------------------------------------------------------------------ */
+
+static ssize_t pp_fetch_data(const void *in, size_t inlen, void *out, size_t outcap)
+{
+	int n, k;
+
+	if (inlen != sizeof(n))
+		return -EINVAL;
+	memcpy(&n, in, sizeof(n));
+	block_ms((uint64_t)n * UNIT_MS);
+	k = snprintf(out, outcap, "data %d from %d", n, (int)getpid());
+	return k < 0 || (size_t)k >= outcap ? -ENOBUFS : k;
+}
+
+struct pp_order_in {
+	uint64_t seed, rounds;
+};
+
+struct pp_order_out {
+	uint64_t price, start_ns, end_ns;
+	uint64_t cpu_ns; /* CPU time the computation got */
+};
+
+static uint64_t pp_price(uint64_t seed, uint64_t rounds)
+{
+	uint64_t x = seed;
+
+	for (uint64_t i = 0; i < rounds; i++) {
+		x ^= x >> 33;
+		x *= 0xff51afd7ed558ccdull;
+		x ^= x >> 33;
+		x += 1;
+	}
+	return x;
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void pp_order(const struct pp_order_in *in, struct pp_order_out *out)
+{
+	uint64_t c0 = thread_cpu_ns();
+
+	out->start_ns = mono_ns();
+	out->price = pp_price(in->seed, in->rounds);
+	out->end_ns = mono_ns();
+	out->cpu_ns = thread_cpu_ns() - c0;
+}
+
+/* The share of a CPU an order got while it ran: 1 when nothing else
+ * wanted that CPU. */
+static double pp_share(const struct pp_order_out *o)
+{
+	return o->end_ns > o->start_ns ? (double)o->cpu_ns / (double)(o->end_ns - o->start_ns) : 1;
+}
+
+static ssize_t pp_order_job(const void *in, size_t inlen, void *out, size_t outcap)
+{
+	struct pp_order_out o;
+
+	if (inlen != sizeof(struct pp_order_in) || outcap < sizeof(o))
+		return -EINVAL;
+	pp_order(in, &o);
+	memcpy(out, &o, sizeof(o));
+	return sizeof(o);
+}
+
+static corio_procpool *pp_pool;
+
+struct pp_fetch {
+	int  n;
+	char data[64];
+};
+
+static int pp_fetch_task(void *arg)
+{
+	struct pp_fetch *f = arg;
+	ssize_t n = corio_run_in_process(pp_pool, pp_fetch_data, &f->n, sizeof(f->n), f->data,
+					 sizeof(f->data) - 1);
+
+	if (n < 0)
+		return (int)n;
+	f->data[n] = '\0';
+	return 0;
+}
+
+struct pp_job {
+	struct pp_order_in  in;
+	struct pp_order_out out;
+};
+
+static int pp_order_plain(void *arg)
+{
+	struct pp_job *j = arg;
+
+	pp_order(&j->in, &j->out);
+	return 0;
+}
+
+static int pp_order_pooled(void *arg)
+{
+	struct pp_job *j = arg;
+	ssize_t n = corio_run_in_process(pp_pool, pp_order_job, &j->in, sizeof(j->in), &j->out,
+					 sizeof(j->out));
+
+	return n < 0 ? (int)n : n == sizeof(j->out) ? 0 : -EPROTO;
+}
+
+static bool overlap(const struct pp_order_out *a, const struct pp_order_out *b)
+{
+	return a->start_ns < b->end_ns && b->start_ns < a->end_ns;
+}
+
+/* The order rounds that take about `ms` here. */
+static uint64_t pp_rounds_for(uint64_t ms)
+{
+	static volatile uint64_t sink;
+	uint64_t rounds = 1 << 14, t0, ns;
+
+	for (;;) {
+		t0 = mono_ns();
+		sink = pp_price(sink, rounds);
+		ns = mono_ns() - t0;
+		if (ns >= 10000000u || rounds >= (uint64_t)1 << 40)
+			break;
+		rounds *= 2;
+	}
+	return rounds * ms * 1000000u / (ns ? ns : 1);
+}
+
+struct pp_state {
+	struct pp_fetch f[2];
+	uint64_t        ms_fetch;
+	int             attempts;
+	double          one_ms, plain_ms, pooled_ms; /* of the last attempt */
+	double          share;     /* the least CPU share of the last pooled pair */
+	bool            parallel_ok;
+	bool            had_cpus;  /* some attempt's pooled pair had a CPU each */
+};
+
+static int two(int (*fn)(void *), void *a, void *b, uint64_t *ns)
+{
+	corio_task *ts[2];
+	int res[2];
+	uint64_t t0 = mono_ns();
+
+	assert_non_null(ts[0] = corio_spawn(fn, a));
+	assert_non_null(ts[1] = corio_spawn(fn, b));
+	assert_int_equal(corio_gather(ts, 2, res, CORIO_GATHER_ALL), 0);
+	*ns = mono_ns() - t0;
+	assert_int_equal(res[0], 0);
+	assert_int_equal(res[1], 0);
+	return 0;
+}
+
+static int process_pool_main(void *arg)
+{
+	struct pp_state *s = arg;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t t0, rounds, ns;
+
+	assert_non_null(pp_pool = corio_procpool_new(2));
+	/* gather(run_in_executor(pool, fetch_data, 1), ...(fetch_data, 2)) */
+	s->f[0].n = 1;
+	s->f[1].n = 2;
+	t0 = corio_now_ns();
+	two(pp_fetch_task, &s->f[0], &s->f[1], &ns);
+	s->ms_fetch = elapsed_units_ms(t0);
+
+	/* Orders of about 2 units each. The overlap (or not) is certain; the
+	 * times need two CPUs free, so a busy machine gets five tries. */
+	rounds = pp_rounds_for(2 * UNIT_MS);
+	for (s->attempts = 1; s->attempts <= 5; s->attempts++) {
+		struct pp_job one = { { 1, rounds }, { 0 } };
+		struct pp_job plain[2] = { { { 1, rounds }, { 0 } }, { { 2, rounds }, { 0 } } };
+		struct pp_job pooled[2] = { { { 1, rounds }, { 0 } }, { { 2, rounds }, { 0 } } };
+
+		pp_order(&one.in, &one.out);
+		s->one_ms = (double)(one.out.end_ns - one.out.start_ns) / 1e6;
+		two(pp_order_plain, &plain[0], &plain[1], &ns);
+		s->plain_ms = (double)ns / 1e6;
+		two(pp_order_pooled, &pooled[0], &pooled[1], &ns);
+		s->pooled_ms = (double)ns / 1e6;
+		/* Every way computes the same prices. */
+		assert_true(plain[0].out.price == one.out.price);
+		assert_true(pooled[0].out.price == one.out.price);
+		assert_true(pooled[1].out.price == plain[1].out.price);
+		assert_true(plain[0].out.price != plain[1].out.price);
+		/* Plain tasks: one after the other. The pool: side by side. */
+		assert_false(overlap(&plain[0].out, &plain[1].out));
+		assert_true(overlap(&pooled[0].out, &pooled[1].out));
+		s->share = pp_share(&pooled[0].out) < pp_share(&pooled[1].out)
+				   ? pp_share(&pooled[0].out) : pp_share(&pooled[1].out);
+		if (s->share >= 0.75 && pp_share(&one.out) >= 0.75)
+			s->had_cpus = true;
+		if (cpus < 2 || (s->plain_ms >= 1.6 * s->one_ms && s->pooled_ms <= 1.5 * s->one_ms)) {
+			s->parallel_ok = true;
+			break;
+		}
+	}
+	corio_procpool_free(pp_pool);
+	pp_pool = NULL;
+	return 0;
+}
+
+static void test_process_pool(void **state)
+{
+	struct pp_state s;
+	int pids[2];
+
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(check_run(process_pool_main, &s), 0);
+	/* Two workers, neither of them this process, 2 units for both. */
+	assert_int_equal(sscanf(s.f[0].data, "data 1 from %d", &pids[0]), 1);
+	assert_int_equal(sscanf(s.f[1].data, "data 2 from %d", &pids[1]), 1);
+	assert_true(pids[0] != getpid() && pids[1] != getpid() && pids[0] != pids[1]);
+	assert_between(s.ms_fetch, 2 * UNIT_MS, 3 * UNIT_MS);
+	/* Two plain tasks take 2x one order, the 2-worker pool ~1x: when the
+	 * machine lets the two workers have a CPU each. If other programs kept
+	 * it busy in every try (the workers got less than 3/4 of a CPU), the
+	 * overlap checked above is all this test can tell. */
+	if (!s.parallel_ok && !s.had_cpus) {
+		print_message("test_process_pool: the machine is busy (the pool's workers got %.0f%% "
+			      "of a CPU each); timing not checked\n", 100 * s.share);
+		return;
+	}
+	if (!s.parallel_ok)
+		fail_msg("after %d tries: one order %.1f ms, two plain tasks %.1f ms (want >= "
+			 "1.6x), two through the pool %.1f ms (want <= 1.5x)",
+			 s.attempts - 1, s.one_ms, s.plain_ms, s.pooled_ms);
+}
+
+/* ------------------------------------------------------------------------
+ * 14. the blocking call, fixed with to_thread
+ * ------------------------------------------------------------------------ */
+
+struct bf_state {
+	int      ticks;
+	int      ticks_before[2], ticks_after[2];
+	uint64_t took_ms[2];
+};
+
+static int bf_legacy_call(void *arg)
+{
+	block_ms(2 * UNIT_MS); /* time.sleep(2) in a library */
+	return 0;
+}
+
+static int bf_ticker(void *arg)
+{
+	struct bf_state *s = arg;
+
+	for (;;) {
+		if (corio_sleep_ms(UNIT_MS / 4) < 0)
+			return -ECANCELED;
+		s->ticks++;
+	}
+}
+
+struct bf_worker_arg {
+	struct bf_state *s;
+	int              fixed;
+};
+
+static int bf_worker(void *arg)
+{
+	struct bf_worker_arg *w = arg;
+	uint64_t t0;
+	int r;
+
+	if ((r = corio_sleep_ms(UNIT_MS / 2)) < 0)
+		return r;
+	w->s->ticks_before[w->fixed] = w->s->ticks;
+	t0 = corio_now_ns();
+	r = w->fixed ? corio_to_thread(bf_legacy_call, NULL) : bf_legacy_call(NULL);
+	w->s->took_ms[w->fixed] = check_ms_since(t0);
+	w->s->ticks_after[w->fixed] = w->s->ticks;
+	if (r < 0)
+		return r;
+	return corio_sleep_ms(UNIT_MS / 2);
+}
+
+static int blocking_fixed_main(void *arg)
+{
+	for (int fixed = 0; fixed < 2; fixed++) {
+		struct bf_worker_arg w = { arg, fixed };
+		corio_task *tick = corio_spawn(bf_ticker, arg);
+		corio_task *work = corio_spawn(bf_worker, &w);
+
+		assert_non_null(tick);
+		assert_non_null(work);
+		assert_int_equal(corio_join(work), 0);
+		assert_int_equal(corio_cancel(tick), 0);
+		assert_int_equal(corio_join(tick), -ECANCELED);
+	}
+	return 0;
+}
+
+static void test_blocking_fixed(void **state)
+{
+	struct bf_state s;
+
+	warm_thread_pool();
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(check_run(blocking_fixed_main, &s), 0);
+	/* The mistake: 2 units without a single tick. */
+	assert_true(s.took_ms[0] >= 2 * UNIT_MS);
+	assert_int_equal(s.ticks_after[0], s.ticks_before[0]);
+	/* The fix: the same 2 units for the worker, ~8 ticks meanwhile. */
+	assert_between(s.took_ms[1], 2 * UNIT_MS, 2 * UNIT_MS + SLACK_MS);
+	assert_true(s.ticks_after[1] - s.ticks_before[1] >= 5);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -951,6 +1428,9 @@ int main(int argc, char **argv)
 		CHECK_TEST(test_semaphore),
 		CHECK_TEST(test_queue),
 		CHECK_TEST(test_debug_names_blocking_task),
+		CHECK_TEST(test_to_thread),
+		CHECK_TEST(test_process_pool),
+		CHECK_TEST(test_blocking_fixed),
 	};
 
 	check_init(argc, argv);

@@ -36,6 +36,8 @@ static const struct family families[] = {
 	{ "echo",   "TCP echo, 64 B, 50 and 500 connections: corio-echo vs epoll and libuv", bench_echo },
 	{ "http",   "HTTP keep-alive GET, 100 connections: corio-http vs nginx (1 worker)", bench_http },
 	{ "file",   "4 KiB random reads, depth 32, 1 GiB file: corio-fileread vs fio", bench_file },
+	{ "thread", "corio_to_thread round trip and 1000 in flight vs libuv uv_queue_work", bench_thread },
+	{ "process", "corio_run_in_process, 64 B each way, vs a socketpair child and Python", bench_process },
 };
 #define NFAMILIES (sizeof(families) / sizeof(families[0]))
 

@@ -30,8 +30,8 @@
  *
  * The fix for a wait is corio_sleep_ms. For blocking work that cannot be
  * avoided (a blocking library call, a long computation), asyncio has
- * asyncio.to_thread(); corio's equivalent, corio_to_thread, comes with the
- * thread pool in a later issue and is not in corio.h yet.
+ * asyncio.to_thread(); corio's equivalent is corio_to_thread, shown in
+ * 14_blocking_fixed.c.
  *
  * One unit is one second, as in the tutorial; CORIO_EXAMPLE_UNIT_MS=50 in
  * the environment makes it 50 ms.
@@ -143,7 +143,8 @@ static int amain(void *arg)
 		return r;
 	printf("The ticks kept coming: corio_sleep_ms suspends only the calling task\n"
 	       "and the loop goes on running the others. For blocking work that cannot\n"
-	       "be avoided, asyncio has to_thread; corio_to_thread comes in a later issue.\n");
+	       "be avoided, asyncio has to_thread and corio has corio_to_thread\n"
+	       "(see 14_blocking_fixed).\n");
 	return 0;
 }
 
