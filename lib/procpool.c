@@ -841,20 +841,22 @@ CORIO__API ssize_t corio_run_in_process(corio_procpool *p, corio_proc_fn fn, con
 		return -EMSGSIZE;
 	if (!l || !l->current)
 		return -EPERM;
-	if (p->inflight && p->loop != l)
+	/* Read from any thread: a misuse check, so atomics, not the loop. */
+	if (__atomic_load_n(&p->inflight, __ATOMIC_ACQUIRE) &&
+	    __atomic_load_n(&p->loop, __ATOMIC_ACQUIRE) != l)
 		return -EXDEV;
 	r = corio__may_block(l->current);
 	if (r < 0)
 		return r;
 	if (outcap > CORIO_PROC_MAX_IO)
 		outcap = CORIO_PROC_MAX_IO;
-	p->inflight++;
-	p->loop = l;
+	__atomic_store_n(&p->loop, l, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&p->inflight, 1, __ATOMIC_ACQ_REL);
 	r = worker_acquire(p, l, &wk);
 	if (r == 0)
 		r = run_job(p, l, wk, fn, in, inlen, out, outcap);
-	if (--p->inflight == 0) {
-		p->loop = NULL;
+	if (__atomic_sub_fetch(&p->inflight, 1, __ATOMIC_ACQ_REL) == 0) {
+		__atomic_store_n(&p->loop, NULL, __ATOMIC_RELEASE);
 		if (p->freeing)
 			corio__wake(l, p->freeing, 0);
 	}
@@ -872,12 +874,13 @@ CORIO__API void corio_procpool_free(corio_procpool *p)
 		errno = p->freeing && pool_ok(p) ? EBUSY : EINVAL;
 		return;
 	}
-	if (p->inflight) {
+	if (__atomic_load_n(&p->inflight, __ATOMIC_ACQUIRE)) {
 		corio__wait w = { .kind = CORIO__W_PLAIN, .drain = 1, .what = CORIO__WHY_PROC };
 
-		if (!l || !l->current || p->loop != l) {
+		if (!l || !l->current || __atomic_load_n(&p->loop, __ATOMIC_ACQUIRE) != l) {
 			fprintf(stderr, "corio: corio_procpool_free(%p): %zu job(s) in flight on "
-					"another loop; not freed\n", (void *)p, p->inflight);
+					"another loop; not freed\n", (void *)p,
+				__atomic_load_n(&p->inflight, __ATOMIC_RELAXED));
 			errno = EBUSY;
 			return;
 		}

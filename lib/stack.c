@@ -462,24 +462,25 @@ static void handler_setup(void)
 {
 	struct sigaction sa;
 
-	handler_err = 0;
+	__atomic_store_n(&handler_err, 0, __ATOMIC_RELEASE);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_segv;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGSEGV, &sa, &prev_segv) != 0)
-		handler_err = -errno;
+		__atomic_store_n(&handler_err, -errno, __ATOMIC_RELEASE);
 }
 
 int corio__overflow_handler_install(void)
 {
 	stack_t cur, ss;
+	int r;
 
 	struct sigaction now;
 
 	pthread_once(&handler_once, handler_setup);
-	if (handler_err)
-		return handler_err;
+	if ((r = __atomic_load_n(&handler_err, __ATOMIC_ACQUIRE)) != 0)
+		return r;
 	/* Someone (a test harness, the application) may have replaced our
 	 * handler since: put it back, chaining to the replacement. */
 	if (sigaction(SIGSEGV, NULL, &now) == 0 &&
@@ -487,8 +488,8 @@ int corio__overflow_handler_install(void)
 		pthread_mutex_lock(&handler_lock);
 		handler_setup();
 		pthread_mutex_unlock(&handler_lock);
-		if (handler_err)
-			return handler_err;
+		if ((r = __atomic_load_n(&handler_err, __ATOMIC_ACQUIRE)) != 0)
+			return r;
 	}
 	/* The fault happens on a full stack: the handler needs its own. */
 	if (sigaltstack(NULL, &cur) == 0 && (cur.ss_flags & SS_DISABLE) && !altstack_mem) {
