@@ -222,13 +222,16 @@ struct corio__pjob {
 	corio__xjob x;                  /* first */
 	void      (*run)(corio__pjob *j);
 };
-/* Starts the pool if needed and queues j for the loop l: 0, -EAGAIN (no
- * worker could start), -EBUSY (the queue is full: wait and retry), or a
+/* Starts the pool if needed and queues j on the loop l (handed to the pool
+ * by corio__pool_flush): 0, -EAGAIN (no worker could start), or a
  * corio__xjob_start error. */
-int corio__pool_submit(corio__loop *l, corio__pjob *j);
-/* Takes j back out of the queue if no worker has it yet: true then, and
- * the caller must call corio__xjob_withdrawn. */
-bool corio__pool_withdraw(corio__pjob *j);
+int  corio__pool_submit(corio__loop *l, corio__pjob *j);
+/* Once per loop turn, before waiting: the loop's pending jobs to the pool. */
+void corio__pool_flush(corio__loop *l);
+void corio__pool_drop_pending(corio__loop *l);
+/* Takes j back if no worker has it yet (pending on l, or queued): true
+ * then, and the caller must call corio__xjob_withdrawn. */
+bool corio__pool_withdraw(corio__loop *l, corio__pjob *j);
 void corio__xjob_withdrawn(corio__loop *l, corio__xjob *j);
 void corio__mailbox_ready(corio__loop *l);
 /* At loop close: stop posts first, then (after the last CQEs were reaped)
@@ -326,6 +329,7 @@ struct corio__loop {
 	unsigned          inflight;     /* ops submitted, CQE not yet reaped */
 	unsigned          external;     /* jobs on other threads that will post back */
 	corio__mailbox   *mbox;         /* where those threads post (lazily made) */
+	corio__pjob      *pend_head, *pend_tail; /* jobs for the pool, not yet handed over */
 	uint32_t         *fd_pending;   /* ops in flight per fd, so close knows */
 	size_t            nfd_pending;  /* entries in fd_pending */
 	bool              fd_untracked; /* fd_pending could not grow: assume busy */

@@ -665,12 +665,7 @@ static int resolve(const char *host, uint16_t port, bool passive, struct resolve
 		}
 		j->res = NULL;
 	}
-	while ((r = corio__pool_submit(l, &j->p)) == -EBUSY) {
-		/* The pool's queue is full: wait for room, cancellable. */
-		r = corio_sleep_ms(1);
-		if (r < 0)
-			break;
-	}
+	r = corio__pool_submit(l, &j->p);
 	if (r < 0) {
 		free(j);
 		return r;

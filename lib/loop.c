@@ -205,7 +205,7 @@ void corio__interrupt(corio__loop *l, corio__wait *w, int res)
 			w->interrupted = 1;
 			w->interrupt_res = res;
 			/* Not started yet: it never will be, no need to wait. */
-			if (w->ctx && corio__pool_withdraw(w->ctx)) {
+			if (w->ctx && corio__pool_withdraw(l, w->ctx)) {
 				corio__xjob_withdrawn(l, w->ctx);
 				corio__wake(l, w, 0);
 			}
@@ -367,6 +367,9 @@ static int loop_run(corio__loop *l)
 		}
 		if (l->nalive == 0)
 			return 0;
+		/* Jobs tasks queued for the thread pool, handed over at once. */
+		if (l->pend_head)
+			corio__pool_flush(l);
 		if (l->ready_head) {
 			if ((l->st.turns & 255) == 0)
 				maybe_trim(l);
@@ -475,6 +478,7 @@ static void loop_fini(corio__loop *l, bool forced)
 		fprintf(stderr, "corio: debug: %zu task handle(s) never joined or detached\n",
 			unjoined);
 	corio__scope_chunks_free(l);
+	corio__pool_drop_pending(l);
 	if (l->mbox) {
 		/* Jobs abandoned by tasks that ended may have arrived by
 		 * MSG_RING after the last turn: reap them, then close. */

@@ -6,7 +6,9 @@
  * CORIO_THREADS workers (or corio_threads_set; default the number of
  * cores, at least 4) take jobs from one bounded FIFO (4096 jobs) under one
  * mutex. A job is a corio__pjob: the mailbox job the loop waits on
- * (mailbox.c) plus the function to run.
+ * (mailbox.c) plus the function to run. A loop queues its jobs on a FIFO of
+ * its own first and hands them over once per turn, under one lock; what
+ * does not fit in the pool's queue waits there, in order.
  *
  * A worker takes a share of the queue at once (up to 32 jobs, never more
  * than its fair share, so blocking jobs still spread over the workers), runs
@@ -219,31 +221,97 @@ static int start_locked(void)
 	return pool.nthreads ? 0 : -EAGAIN;
 }
 
-int corio__pool_submit(corio__loop *l, corio__pjob *j)
+/* 0 once the pool has workers, else -EAGAIN. */
+static int ensure_started(void)
 {
-	int r;
+	int r = 0;
 
+	if (__atomic_load_n(&pool.started, __ATOMIC_ACQUIRE))
+		return 0;
 	pthread_mutex_lock(&pool.lock);
 	r = start_locked();
-	if (r == 0 && pool.n == QCAP)
-		r = -EBUSY;
-	if (r == 0) {
-		r = corio__xjob_start(l, &j->x);
-		if (r == 0) {
-			pool.q[(pool.head + pool.n) % QCAP] = j;
-			pool.n++;
-			if (pool.idle)
-				pthread_cond_signal(&pool.cond);
-		}
-	}
 	pthread_mutex_unlock(&pool.lock);
 	return r;
 }
 
-bool corio__pool_withdraw(corio__pjob *j)
+/*
+ * The loop's side of the queue: a job is first put on the loop's own FIFO
+ * (l->pend_*), which costs no lock, and corio__pool_flush hands every
+ * pending job to the pool under one lock per loop turn. Jobs beyond the
+ * pool's bound stay pending, in order, until there is room: that is the
+ * back-pressure, with nothing to poll.
+ */
+int corio__pool_submit(corio__loop *l, corio__pjob *j)
+{
+	int r = ensure_started();
+
+	if (r == 0)
+		r = corio__xjob_start(l, &j->x);
+	if (r < 0)
+		return r;
+	j->x.next = NULL;
+	if (l->pend_tail)
+		l->pend_tail->x.next = &j->x;
+	else
+		l->pend_head = j;
+	l->pend_tail = j;
+	return 0;
+}
+
+void corio__pool_flush(corio__loop *l)
+{
+	unsigned moved = 0;
+
+	if (!l->pend_head)
+		return;
+	pthread_mutex_lock(&pool.lock);
+	while (l->pend_head && pool.n < QCAP) {
+		corio__pjob *j = l->pend_head;
+		l->pend_head = (corio__pjob *)j->x.next;
+		pool.q[(pool.head + pool.n) % QCAP] = j;
+		pool.n++;
+		moved++;
+	}
+	if (!l->pend_head)
+		l->pend_tail = NULL;
+	if (moved > 1 && pool.idle > 1)
+		pthread_cond_broadcast(&pool.cond);
+	else if (moved && pool.idle)
+		pthread_cond_signal(&pool.cond);
+	pthread_mutex_unlock(&pool.lock);
+}
+
+/* At loop close: jobs never handed to the pool (abandoned by their tasks)
+ * are released without running. */
+void corio__pool_drop_pending(corio__loop *l)
+{
+	while (l->pend_head) {
+		corio__pjob *j = l->pend_head;
+		l->pend_head = (corio__pjob *)j->x.next;
+		corio__xjob_withdrawn(l, &j->x);
+		if (j->x.release)
+			j->x.release(&j->x);
+	}
+	l->pend_tail = NULL;
+}
+
+bool corio__pool_withdraw(corio__loop *l, corio__pjob *j)
 {
 	bool found = false;
 
+	/* Still pending on the loop: unlink it there. */
+	for (corio__pjob **pp = &l->pend_head; *pp; pp = (corio__pjob **)&(*pp)->x.next) {
+		if (*pp != j)
+			continue;
+		*pp = (corio__pjob *)j->x.next;
+		if (l->pend_tail == j) {
+			corio__pjob *t = l->pend_head;
+			while (t && t->x.next)
+				t = (corio__pjob *)t->x.next;
+			l->pend_tail = t;
+		}
+		return true;
+	}
 	pthread_mutex_lock(&pool.lock);
 	for (unsigned i = 0; i < pool.n; i++) {
 		if (pool.q[(pool.head + i) % QCAP] != j)
@@ -312,12 +380,7 @@ CORIO__API int corio_to_thread(int (*fn)(void *), void *arg)
 	c.arg = arg;
 	/* Never abandoned: the task waits for the job in every case. */
 	c.p.x.release = NULL;
-	while ((r = corio__pool_submit(l, &c.p)) == -EBUSY) {
-		/* The queue is full: back-pressure, still cancellable. */
-		r = corio_sleep_ms(1);
-		if (r < 0)
-			return r;
-	}
+	r = corio__pool_submit(l, &c.p);
 	if (r < 0)
 		return r;
 	w.ctx = &c.p.x;

@@ -1194,14 +1194,12 @@ static int cancel_queued_main(void *arg)
 }
 
 /*
- * Back-pressure: 5000 calls with the only worker held. Exactly 4096 jobs
- * queue (plus the one running); the other 904 callers wait for room,
- * retrying after 1 ms sleeps (the dump says so), and stay cancellable
- * there: a cancelled one returns at once without its fn ever running.
- * Released, all complete.
+ * Back-pressure: 5000 calls with the only worker held. 4096 jobs fit in the
+ * pool's queue (plus the one running); the other 904 wait in the loop's own
+ * FIFO until there is room, and stay cancellable there: a cancelled one
+ * returns at once without its fn ever running. Released, all complete.
  */
 #define BP_N    5000
-#define BP_QCAP 4096
 
 struct bp {
 	int in, r, ran;
@@ -1254,13 +1252,14 @@ static int back_pressure_main(void *arg)
 	on_sleep = count_substr(dump, " waiting on sleep");
 	ready = count_substr(dump, "' ready");
 	free(dump);
-	fprintf(stderr, "  one worker held, %d calls: %d wait on a job (1 running), %d wait "
-			"for room (%d asleep, %d about to retry)\n", BP_N, on_thread,
-		on_sleep + ready, on_sleep, ready);
-	TEQ(on_thread, 1 + BP_QCAP);
-	/* The others retry every millisecond: asleep, or woken and not yet run. */
-	TEQ(on_sleep + ready, BP_N - BP_QCAP);
-	/* One waiting for room, cancelled: at once, and its fn never runs. */
+	fprintf(stderr, "  one worker held, %d calls: %d wait on a job (1 running), %d "
+			"asleep or ready\n", BP_N, on_thread, on_sleep + ready);
+	/* Every caller waits on its job: 4096 in the pool's queue, the rest in
+	 * the loop's own FIFO until there is room (no polling). */
+	TEQ(on_thread, 1 + BP_N);
+	TEQ(on_sleep + ready, 0);
+	/* One still in the loop's FIFO, cancelled: at once, and its fn never
+	 * runs. */
 	TEQ(corio_cancel(t[BP_N - 1]), 0);
 	TEQ(corio_join(t[BP_N - 1]), 0);
 	TEQ(b[BP_N - 1].r, -ECANCELED);
