@@ -557,7 +557,7 @@ ssize_t corio_write_fixed(int fd, const void *buf, size_t n, int64_t off, unsign
  * call corio (it runs on no loop). The pool is shared by every loop and
  * started on first use, with CORIO_THREADS workers (default: the number of
  * cores, at least 4) unless corio_threads_set() said otherwise; its queue is
- * bounded (4096 jobs): past that, callers wait for room.
+ * bounded (4096 jobs): past that, jobs wait on their loop, in order.
  *
  * Cancellation and deadlines cannot interrupt fn, and fn may use memory on
  * the caller's stack (arg often points there): a cancelled corio_to_thread
