@@ -602,7 +602,9 @@ int corio_threads_set(int n);
  * outcap above CORIO_PROC_MAX_IO is clamped (fn is told the clamped size).
  * In a worker, fn sees only fds 0-2, default signal handlers (SIGINT and
  * SIGQUIT ignored: Ctrl-C is the parent's), an 8 MiB stack, and corio calls
- * return -EPERM. Workers die with the thread that made the pool (they are
+ * return -EPERM. After answering, a worker polls for its next job for
+ * CORIO_PROC_SPIN_US microseconds (default 50, yielding the CPU meanwhile;
+ * 0 = never) before it sleeps: back-to-back jobs then skip a wakeup. Workers die with the thread that made the pool (they are
  * replaced on demand if the pool outlives it).
  * corio_procpool_free waits for the jobs in flight (inside a task), then
  * stops and reaps every worker: no zombies, no fds left. If another loop has
