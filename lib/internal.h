@@ -165,6 +165,12 @@ typedef struct corio__wq {
 	size_t       n;
 } corio__wq;
 
+/* sync.c: append, remove; corio__wq_unlink is the `unlink` callback of a
+ * wait whose ctx is its FIFO. */
+void corio__wq_push(corio__wq *q, corio__wait *w);
+void corio__wq_remove(corio__wq *q, corio__wait *w);
+void corio__wq_unlink(corio__wait *w);
+
 /* --------------------------------------------------------------------------
  * Scopes (scope.c): per-task deadline and shield scopes, innermost first.
  * Each records the effective state at its level, so the innermost one

@@ -125,6 +125,19 @@ static int op_wait(corio__loop *l, struct io_uring_sqe *sqe, corio__wait *w, int
 		return op_wait(l_, sqe, &w_, fd);               \
 	} while (0)
 
+/* OP_RUN for ops the kernel writes into buf: memcheck is told so. */
+#define OP_RUN_INTO(fd, buf, prep)                                     \
+	do {                                                           \
+		corio__loop *l_;                                       \
+		corio__wait w_ = { 0 };                                \
+		int e_;                                                \
+		struct io_uring_sqe *sqe = op_begin(&l_, &e_);         \
+		if (!sqe)                                              \
+			return e_;                                     \
+		prep;                                                  \
+		return written_by_kernel(buf, op_wait(l_, sqe, &w_, fd)); \
+	} while (0)
+
 /* Memcheck cannot see the kernel write through io_uring: say so. */
 static ssize_t written_by_kernel(void *buf, ssize_t r)
 {
@@ -186,16 +199,7 @@ CORIO__API ssize_t corio_read(int fd, void *buf, size_t n, int64_t off)
 		return -EFAULT;
 	if (n > MAX_RW)
 		n = MAX_RW;
-	{
-		corio__loop *l;
-		corio__wait w = { 0 };
-		int e;
-		struct io_uring_sqe *sqe = op_begin(&l, &e);
-		if (!sqe)
-			return e;
-		io_uring_prep_read(sqe, fd, buf, (unsigned)n, (uint64_t)off);
-		return written_by_kernel(buf, op_wait(l, sqe, &w, fd));
-	}
+	OP_RUN_INTO(fd, buf, io_uring_prep_read(sqe, fd, buf, (unsigned)n, (uint64_t)off));
 }
 
 CORIO__API ssize_t corio_write(int fd, const void *buf, size_t n, int64_t off)
@@ -489,16 +493,7 @@ CORIO__API ssize_t corio_recv(int fd, void *buf, size_t n, int flags)
 		return -EFAULT;
 	if (n > MAX_RW)
 		n = MAX_RW;
-	{
-		corio__loop *l;
-		corio__wait w = { 0 };
-		int e;
-		struct io_uring_sqe *sqe = op_begin(&l, &e);
-		if (!sqe)
-			return e;
-		io_uring_prep_recv(sqe, fd, buf, n, flags);
-		return written_by_kernel(buf, op_wait(l, sqe, &w, fd));
-	}
+	OP_RUN_INTO(fd, buf, io_uring_prep_recv(sqe, fd, buf, n, flags));
 }
 
 /* MSG_NOSIGNAL always: a peer that went away is -EPIPE, not SIGPIPE. */
@@ -908,16 +903,7 @@ CORIO__API ssize_t corio_read_fixed(int fd, void *buf, size_t n, int64_t off, un
 		return -EINVAL;
 	if (!buf && n)
 		return -EFAULT;
-	{
-		corio__loop *l;
-		corio__wait w = { 0 };
-		int e;
-		struct io_uring_sqe *sqe = op_begin(&l, &e);
-		if (!sqe)
-			return e;
-		io_uring_prep_read_fixed(sqe, fd, buf, (unsigned)n, (uint64_t)off, (int)buf_index);
-		return written_by_kernel(buf, op_wait(l, sqe, &w, fd));
-	}
+	OP_RUN_INTO(fd, buf, io_uring_prep_read_fixed(sqe, fd, buf, (unsigned)n, (uint64_t)off, (int)buf_index));
 }
 
 CORIO__API ssize_t corio_write_fixed(int fd, const void *buf, size_t n, int64_t off,

@@ -174,36 +174,6 @@ static struct worker *pop(struct worker **stack)
 	return wk;
 }
 
-static void wq_push(corio__wq *q, corio__wait *w)
-{
-	w->next = NULL;
-	w->prev = q->tail;
-	if (q->tail)
-		q->tail->next = w;
-	else
-		q->head = w;
-	q->tail = w;
-	q->n++;
-}
-
-static void wq_remove(corio__wq *q, corio__wait *w)
-{
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		q->head = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
-	else
-		q->tail = w->prev;
-	w->next = w->prev = NULL;
-	q->n--;
-}
-
-static void wq_unlink(corio__wait *w)
-{
-	wq_remove(w->ctx, w);
-}
 
 static int cpu_count(void)
 {
@@ -657,7 +627,7 @@ static void worker_release(corio_procpool *p, corio__loop *l, struct worker *wk)
 	corio__wait *w = p->waiters.head;
 
 	if (w) {
-		wq_remove(&p->waiters, w);
+		corio__wq_remove(&p->waiters, w);
 		w->item = wk;
 		corio__wake(l, w, 0);
 		return;
@@ -677,10 +647,10 @@ static int worker_acquire(corio_procpool *p, corio__loop *l, struct worker **out
 	}
 	if (!wk) {
 		corio__wait w = { .kind = CORIO__W_PLAIN, .what = CORIO__WHY_PROC,
-				  .unlink = wq_unlink, .ctx = &p->waiters };
+				  .unlink = corio__wq_unlink, .ctx = &p->waiters };
 		int r;
 
-		wq_push(&p->waiters, &w);
+		corio__wq_push(&p->waiters, &w);
 		r = corio__block(l, &w, 0);
 		if (r < 0)
 			return r; /* withdrawn: the interrupt unlinked w */

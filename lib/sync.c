@@ -11,7 +11,7 @@
  * handover finds the wait ended (corio__wake is final): nothing is lost and
  * nobody can barge in between.
  *
- * A cancel or timeout before the handover unlinks the record (wq_unlink)
+ * A cancel or timeout before the handover unlinks the record (corio__wq_unlink)
  * and the call returns without having taken anything.
  *
  * The file also keeps the loop's list of live objects (corio__obj) for
@@ -106,7 +106,7 @@ void corio__objs_close(corio__loop *l)
  * Waiter FIFOs
  * ------------------------------------------------------------------------ */
 
-static void wq_push(corio__wq *q, corio__wait *w)
+void corio__wq_push(corio__wq *q, corio__wait *w)
 {
 	w->next = NULL;
 	w->prev = q->tail;
@@ -118,7 +118,7 @@ static void wq_push(corio__wq *q, corio__wait *w)
 	q->n++;
 }
 
-static void wq_remove(corio__wq *q, corio__wait *w)
+void corio__wq_remove(corio__wq *q, corio__wait *w)
 {
 	if (w->prev)
 		w->prev->next = w->next;
@@ -137,13 +137,13 @@ static corio__wait *wq_pop(corio__wq *q)
 	corio__wait *w = q->head;
 
 	if (w)
-		wq_remove(q, w);
+		corio__wq_remove(q, w);
 	return w;
 }
 
-static void wq_unlink(corio__wait *w)
+void corio__wq_unlink(corio__wait *w)
 {
-	wq_remove(w->ctx, w);
+	corio__wq_remove(w->ctx, w);
 }
 
 /* Blocks the running task on q until a handover or an interrupt. */
@@ -151,9 +151,9 @@ static int wq_wait(corio__loop *l, corio__wq *q, corio__wait *w, uint8_t what)
 {
 	w->kind = CORIO__W_PLAIN;
 	w->what = what;
-	w->unlink = wq_unlink;
+	w->unlink = corio__wq_unlink;
 	w->ctx = q;
-	wq_push(q, w);
+	corio__wq_push(q, w);
 	return corio__block(l, w, 0);
 }
 
@@ -534,9 +534,9 @@ CORIO__API int corio_cond_wait(corio_cond *c, corio_mutex *m)
 		return r;
 	w.kind = CORIO__W_PLAIN;
 	w.what = CORIO__WHY_COND;
-	w.unlink = wq_unlink;
+	w.unlink = corio__wq_unlink;
 	w.ctx = &c->wq;
-	wq_push(&c->wq, &w);
+	corio__wq_push(&c->wq, &w);
 	mutex_release(m);
 	r = corio__block(l, &w, 0);
 	/* Take m back whatever happened, immune to cancels and deadlines: the
