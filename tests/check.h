@@ -18,6 +18,8 @@
  *   check_log_add()           a log tasks append to, compared as one string
  *   assert_contains(h, n), assert_not_contains(h, n), assert_between(v, lo, hi)
  *                             asserts that print what they compared
+ *   CHECK_ASAN, CHECK_TSAN    1 under AddressSanitizer / ThreadSanitizer
+ *   CHECK_TIME_SCALE          factor for timing upper bounds (10 under TSan)
  *
  * Asserts inside a task: a failing cmocka assert leaves the task's stack by
  * longjmp, abandoning the running loop. The teardown notices, reports it, and
@@ -53,6 +55,17 @@
 #else
 #define CHECK_ASAN 0
 #endif
+
+#if defined(__SANITIZE_THREAD__)
+#define CHECK_TSAN 1
+#else
+#define CHECK_TSAN 0
+#endif
+
+/* Timing asserts multiply their upper bounds (never their lower ones) by
+ * this: ThreadSanitizer slows everything down, task switches (each one a
+ * fiber switch) and spawns (each one a fiber) most of all. */
+#define CHECK_TIME_SCALE (CHECK_TSAN ? 10 : 1)
 
 /* Exit status that the runner reads as "skipped" (as automake and liburing). */
 #define CHECK_SKIP 77

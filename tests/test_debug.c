@@ -1047,7 +1047,18 @@ static void test_sigquit_dump(void **state)
 	assert_in(c.out, "'q-raiser' running");
 	assert_in(c.out, "'main' waiting on join of task ");
 	assert_in(c.out, " linger_task_fn+0x");
-	assert_in(c.out, " quit_raiser_fn+0x");
+	/* The running raiser's walk starts in the handler. */
+	const char *raiser = strstr(c.out, "'q-raiser' running");
+	raiser = raiser ? strchr(raiser, '\n') : NULL;
+	if (!raiser || strncmp(raiser, "\n      #0 0x", 12) != 0) {
+		fprintf(stderr, "---\n%s---\n", c.out);
+		fail_msg("expected frame #0 under the 'q-raiser' line in the text above");
+	}
+	/* Under ThreadSanitizer the handler is called from its signal
+	 * interceptor (deferred delivery), built without frame pointers: the
+	 * frame-pointer walk ends there, short of the raiser's own frames. */
+	if (!CHECK_TSAN)
+		assert_in(c.out, " quit_raiser_fn+0x");
 	/* The program went on. */
 	assert_in(c.out, "raiser continued\n");
 	assert_in(c.out, "after quit: -125\n");

@@ -2,6 +2,7 @@
  * test_stack.c - task stacks: overflow reports (in forked children), guard
  * kinds, the pool reusing stacks, custom sizes unmapped when done.
  */
+#include <inttypes.h>
 #include <pthread.h>
 
 #include "check.h"
@@ -194,9 +195,10 @@ static void expect_plain_segv(check_child *c)
 	char st[64];
 
 	assert_not_contains(c->out, "stack overflow");
-	if (CHECK_ASAN && WIFEXITED(c->status) && WEXITSTATUS(c->status) != 0) {
+	if ((CHECK_ASAN || CHECK_TSAN) && WIFEXITED(c->status) && WEXITSTATUS(c->status) != 0) {
 		/* AddressSanitizer's handler was there before corio's and
-		 * reports the fault itself. */
+		 * reports the fault itself; so does ThreadSanitizer's
+		 * ("ThreadSanitizer: SEGV on unknown address", exit 66). */
 		assert_contains(c->out, "SEGV");
 		return;
 	}
@@ -440,6 +442,40 @@ static int count_maps(void)
 	return n;
 }
 
+/*
+ * ThreadSanitizer maps memory of its own as tasks come and go (57 more
+ * mappings for 1000 tasks, where the other builds see none), so the whole
+ * process's count says little there. Under it, count instead the mappings
+ * that hold one of the tasks' stacks: what the guards would split.
+ */
+static int count_stack_maps(corio_task **ts, int n)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int count = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		uintptr_t lo, hi;
+
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR, &lo, &hi) != 2)
+			continue;
+		for (int i = 0; i < n; i++) {
+			uintptr_t s = (uintptr_t)ts[i]->stack->lo;
+			if (s >= lo && s < hi) {
+				count++;
+				break;
+			}
+		}
+		/* A line longer than the buffer: skip its rest. */
+		while (!strchr(line, '\n') && fgets(line, sizeof(line), f))
+			;
+	}
+	fclose(f);
+	return count;
+}
+
 static int vma_main(void *arg)
 {
 	enum { N = 1000 };
@@ -448,18 +484,19 @@ static int vma_main(void *arg)
 	int before, after;
 
 	assert_non_null(ts);
-	before = count_maps();
+	before = CHECK_TSAN ? 0 : count_maps();
 	for (int i = 0; i < N; i++) {
 		ts[i] = corio_spawn(short_task, NULL);
 		assert_non_null(ts[i]);
 	}
-	after = count_maps();
+	after = CHECK_TSAN ? count_stack_maps(ts, N) : count_maps();
+	assert_true(after >= 0);
 	for (int i = 0; i < N; i++)
 		assert_int_equal(corio_join(ts[i]), 0);
 	free(ts);
 	assert_int_equal(corio_loop_stats(&st), 0);
-	print_message("%d tasks: %d more mappings (guard kind %u)\n", N, after - before,
-		      st.guard_kind);
+	print_message("%d tasks: %d %s (guard kind %u)\n", N, after - before,
+		      CHECK_TSAN ? "mappings hold their stacks" : "more mappings", st.guard_kind);
 	if (st.guard_kind == 1)
 		assert_true(after - before <= N / 64 + 8);
 	else
