@@ -12,13 +12,14 @@
  *
  * A worker takes a share of the queue at once (up to 32 jobs, never more
  * than its fair share, so blocking jobs still spread over the workers), runs
- * them, and posts the finished ones back to their loops. A lone job goes by
- * IORING_OP_MSG_RING from a small ring of the worker's own (a CQE lands
- * straight in the loop's ring: the fastest round trip); a batch goes on the
- * mailbox's list with one eventfd write for all (cheaper per job than a
- * message each: 3.3M vs 1.9M jobs/s with 1000 in flight). Where the kernel
- * refuses MSG_RING, everything goes by the list. CORIO_THREADS_WAKE=eventfd
- * forces the list always (corio-bench thread measures both).
+ * them, and posts the finished ones back to their loops. A lone job with
+ * nothing queued behind it goes by IORING_OP_MSG_RING from a small ring of
+ * the worker's own (a CQE lands straight in the loop's ring: the fastest
+ * round trip); under load, finished jobs go on the mailbox's list with one
+ * eventfd write for the lot (a message per job measured a quarter slower
+ * there). Where the kernel refuses MSG_RING, everything goes by the list.
+ * CORIO_THREADS_WAKE=eventfd forces the list always (corio-bench thread
+ * measures both).
  * Jobs that run long are posted as soon as they end, not held for a batch.
  *
  * corio_to_thread keeps its job on the caller's stack: the task cannot
@@ -57,6 +58,7 @@ static struct {
 	unsigned        idle;      /* waiting on cond */
 	bool            started;
 	bool            eventfd_only;
+	unsigned        backlog;   /* atomic copy of n, for the posting heuristic */
 	int             ring_fds[MAX_THREADS]; /* the workers' rings, closed in a forked child */
 	unsigned        nring_fds;
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
@@ -87,10 +89,12 @@ static void flush(corio__xjob **held, unsigned *n, struct io_uring **ring)
 			else
 				held[i + rest++] = held[j];
 		}
-		/* One job: MSG_RING, the fastest round trip. Several: the list
-		 * and one eventfd write for all (measured faster per job than a
-		 * message each). */
-		if (!corio__xjob_post_batch(group, k, k == 1 ? *ring : NULL) && *ring) {
+		/* A lone job with nothing queued behind it: MSG_RING, the
+		 * fastest round trip. Otherwise the list and one eventfd write
+		 * for the lot, cheaper per job under load (measured: a message
+		 * per job cost a quarter of the throughput). */
+		bool lone = k == 1 && __atomic_load_n(&pool.backlog, __ATOMIC_RELAXED) == 0;
+		if (!corio__xjob_post_batch(group, k, lone ? *ring : NULL) && *ring) {
 			/* No MSG_RING here (or the ring failed): the list only. */
 			pthread_mutex_lock(&pool.lock);
 			for (unsigned i = 0; i < pool.nring_fds; i++)
@@ -148,6 +152,7 @@ static void *worker(void *arg)
 			pool.head = (pool.head + 1) % QCAP;
 			pool.n--;
 		}
+		__atomic_store_n(&pool.backlog, pool.n, __ATOMIC_RELAXED);
 		/* More left: another worker may help. */
 		if (pool.n && pool.idle)
 			pthread_cond_signal(&pool.cond);
@@ -177,6 +182,7 @@ static void atfork_child(void)
 	pthread_mutex_init(&pool.lock, NULL);
 	pthread_cond_init(&pool.cond, NULL);
 	pool.head = pool.n = 0;
+	pool.backlog = 0;
 	pool.nthreads = 0;
 	pool.idle = 0;
 	pool.started = false;
@@ -274,6 +280,7 @@ void corio__pool_flush(corio__loop *l)
 	}
 	if (!l->pend_head)
 		l->pend_tail = NULL;
+	__atomic_store_n(&pool.backlog, pool.n, __ATOMIC_RELAXED);
 	if (moved > 1 && pool.idle > 1)
 		pthread_cond_broadcast(&pool.cond);
 	else if (moved && pool.idle)
@@ -319,6 +326,7 @@ bool corio__pool_withdraw(corio__loop *l, corio__pjob *j)
 		for (unsigned m = i; m + 1 < pool.n; m++)
 			pool.q[(pool.head + m) % QCAP] = pool.q[(pool.head + m + 1) % QCAP];
 		pool.n--;
+		__atomic_store_n(&pool.backlog, pool.n, __ATOMIC_RELAXED);
 		found = true;
 		break;
 	}
