@@ -219,6 +219,8 @@ int  corio__xjob_start(corio__loop *l, corio__xjob *j);
  * through src when src is not NULL and the kernel takes it, else on the
  * list with one eventfd write. Returns false if MSG_RING was refused. */
 bool corio__xjob_post_batch(corio__xjob **js, unsigned n, struct io_uring *src);
+/* Jobs of j's loop still in flight, j included (a hint: read racily). */
+unsigned corio__mailbox_jobs(const corio__xjob *j);
 /* Loop side: a job that arrived by MSG_RING. */
 void corio__xjob_arrived(corio__loop *l, corio__xjob *j);
 

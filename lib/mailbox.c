@@ -117,6 +117,11 @@ int corio__xjob_start(corio__loop *l, corio__xjob *j)
 	return 0;
 }
 
+unsigned corio__mailbox_jobs(const corio__xjob *j)
+{
+	return __atomic_load_n(&j->mbox->refs, __ATOMIC_RELAXED) - 1;
+}
+
 void corio__xjob_withdrawn(corio__loop *l, corio__xjob *j)
 {
 	(void)mailbox_unref(j->mbox); /* never the last: the loop holds one */
