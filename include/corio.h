@@ -85,8 +85,19 @@ typedef struct corio_config {
 int corio_run(int (*main)(void *), void *arg);
 int corio_run_config(const corio_config *cfg, int (*main)(void *), void *arg);
 
-/* Loop index for multi-loop programs; 0 for a loop made by corio_run, -1
- * outside any loop. */
+/*
+ * Runs nloops loops, one thread each (0 = one per core; the calling thread
+ * runs loop 0), each running main(arg) as its first task, and returns when
+ * all have ended: 0 when every main returned 0, else the first error (in
+ * time). A task never moves between loops; corio_loop_index() tells which
+ * loop it is on. -EINVAL for main NULL or nloops outside 0..1024, -EBUSY on
+ * a thread that already runs a loop. If a loop's thread cannot be started,
+ * the others still run and the result is -EAGAIN.
+ */
+int corio_run_loops(int nloops, int (*main)(void *), void *arg);
+
+/* Loop index for multi-loop programs: 0 for a loop made by corio_run, the
+ * loop's number under corio_run_loops, -1 outside any loop. */
 int corio_loop_index(void);
 
 /* Monotonic time in nanoseconds, the clock every corio timeout uses. */

@@ -496,7 +496,8 @@ static void loop_fini(corio__loop *l, bool forced)
 	corio__overflow_handler_thread_fini();
 }
 
-CORIO__API int corio_run_config(const corio_config *cfg, int (*main)(void *), void *arg)
+/* corio_run_config for loop number `index` of corio_run_loops. */
+static int run_indexed(const corio_config *cfg, int (*main)(void *), void *arg, int index)
 {
 	static const corio_config defaults;
 	corio__loop *l;
@@ -517,6 +518,7 @@ CORIO__API int corio_run_config(const corio_config *cfg, int (*main)(void *), vo
 		free(l);
 		return r;
 	}
+	l->index = index;
 	corio__tls_loop = l;
 	l->main = corio__spawn(l, main, arg, &attr);
 	if (!l->main) {
@@ -533,6 +535,79 @@ CORIO__API int corio_run_config(const corio_config *cfg, int (*main)(void *), vo
 	corio__tls_loop = NULL;
 	free(l);
 	return r;
+}
+
+CORIO__API int corio_run_config(const corio_config *cfg, int (*main)(void *), void *arg)
+{
+	return run_indexed(cfg, main, arg, 0);
+}
+
+/* ------------------------------------------------------------------------
+ * Several loops, one thread each
+ * ------------------------------------------------------------------------ */
+
+struct loops_run {
+	int (*main)(void *);
+	void *arg;
+	int   first_err; /* the first error in time, 0 while none */
+};
+
+struct loop_thread {
+	struct loops_run *run;
+	int               index;
+	pthread_t         th;
+	bool              started;
+};
+
+static void loops_result(struct loops_run *lr, int r)
+{
+	int none = 0;
+
+	if (r != 0)
+		__atomic_compare_exchange_n(&lr->first_err, &none, r, false, __ATOMIC_ACQ_REL,
+					    __ATOMIC_ACQUIRE);
+}
+
+static void *loop_thread_main(void *p)
+{
+	struct loop_thread *t = p;
+
+	loops_result(t->run, run_indexed(NULL, t->run->main, t->run->arg, t->index));
+	return NULL;
+}
+
+CORIO__API int corio_run_loops(int nloops, int (*main)(void *), void *arg)
+{
+	struct loops_run lr = { main, arg, 0 };
+	struct loop_thread *ts;
+	long cores;
+	int n;
+
+	if (!main || nloops < 0 || nloops > 1024)
+		return -EINVAL;
+	if (corio__tls_loop)
+		return -EBUSY;
+	cores = sysconf(_SC_NPROCESSORS_ONLN);
+	n = nloops ? nloops : (cores > 0 ? (int)cores : 1);
+	ts = calloc((size_t)n, sizeof(*ts));
+	if (!ts)
+		return -ENOMEM;
+	/* Loops 1..n-1 on threads of their own; loop 0 on this one. */
+	for (int i = 1; i < n; i++) {
+		ts[i].run = &lr;
+		ts[i].index = i;
+		if (pthread_create(&ts[i].th, NULL, loop_thread_main, &ts[i]) != 0) {
+			loops_result(&lr, -EAGAIN);
+			break;
+		}
+		ts[i].started = true;
+	}
+	loops_result(&lr, run_indexed(NULL, main, arg, 0));
+	for (int i = 1; i < n; i++)
+		if (ts[i].started)
+			pthread_join(ts[i].th, NULL);
+	free(ts);
+	return lr.first_err;
 }
 
 CORIO__API int corio_run(int (*main)(void *), void *arg)
