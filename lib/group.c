@@ -117,14 +117,12 @@ CORIO__API corio_task *corio_group_spawn(corio_group *g, int (*fn)(void *), void
 	return corio_group_spawn_ex(g, fn, arg, NULL);
 }
 
-static void cancel_members(corio__loop *l, corio_group *g, const corio_task *except, bool by_group)
+static void cancel_members(corio__loop *l, corio_group *g, const corio_task *except)
 {
 	for (size_t i = 0; i < g->n; i++) {
 		corio_task *u = g->v[i].task;
 		if (!u || u == except || u->state == CORIO__T_DONE || u->cancelled)
 			continue;
-		if (by_group)
-			u->group_cancel = 1;
 		corio__cancel_task(l, u);
 	}
 }
@@ -141,7 +139,7 @@ void corio__group_child_done(corio__loop *l, corio_task *t)
 		/* Fail fast: the siblings are cancelled before anything runs. */
 		g->first_err = r;
 		g->failing = true;
-		cancel_members(l, g, t, true);
+		cancel_members(l, g, t);
 	}
 	if (g->alive == 0 && g->waiter) {
 		corio__wait *w = g->waiter;
@@ -188,7 +186,7 @@ CORIO__API int corio_group_wait(corio_group *g)
 		 * tasks may use the waiter's stack: wait until all have ended. */
 		corio__wait w = { .kind = CORIO__W_PLAIN, .drain = 1, .what = CORIO__WHY_DRAIN,
 				  .unlink = group_unlink, .ctx = g };
-		cancel_members(l, g, NULL, false);
+		cancel_members(l, g, NULL);
 		g->waiter = &w;
 		(void)corio__block(l, &w, 0);
 	}
@@ -202,7 +200,7 @@ CORIO__API int corio_group_cancel(corio_group *g)
 
 	if (r < 0)
 		return r;
-	cancel_members(l, g, NULL, false);
+	cancel_members(l, g, NULL);
 	return 0;
 }
 

@@ -271,7 +271,6 @@ struct corio_task {
 	uint8_t         cancelled;    /* sticky: every blocking call fails */
 	uint8_t         released;     /* the handle was consumed (detach/join/gather) */
 	uint8_t         observed;     /* someone will see the result: no "never joined" report */
-	uint8_t         group_cancel; /* cancelled by its group (fail fast) */
 	int             result;
 	int           (*fn)(void *);
 	void           *arg;
@@ -333,7 +332,6 @@ struct corio__loop {
 	void             *scope_chunks; /* scope memory, freed at close */
 	struct corio__obj *objs;        /* groups and sync objects made on this loop */
 	corio__loop      *reg_next, *reg_prev; /* the process's list of loops */
-	unsigned          sq_pending;   /* SQEs prepared, not yet submitted */
 	unsigned          inflight;     /* ops submitted, CQE not yet reaped */
 	unsigned          external;     /* jobs on other threads that will post back */
 	corio__mailbox   *mbox;         /* where those threads post (lazily made) */

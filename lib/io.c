@@ -46,18 +46,24 @@
 /* What read(2) and write(2) move at most in one call. */
 #define MAX_RW ((size_t)0x7ffff000)
 
+/* 0 when the caller is a task that may block now, else -EPERM,
+ * -ECANCELED or -ETIMEDOUT. */
+static int task_check(void)
+{
+	corio__loop *l = corio__tls_loop;
+
+	if (!l || !l->current)
+		return -EPERM;
+	return corio__may_block(l->current);
+}
+
 /* Checks that the caller may block and gets an SQE; NULL with *err set. */
 static struct io_uring_sqe *op_begin(corio__loop **lp, int *err)
 {
 	corio__loop *l = corio__tls_loop;
 	struct io_uring_sqe *sqe;
-	int r;
+	int r = task_check();
 
-	if (!l || !l->current) {
-		*err = -EPERM;
-		return NULL;
-	}
-	r = corio__may_block(l->current);
 	if (r < 0) {
 		*err = r;
 		return NULL;
@@ -112,20 +118,8 @@ static int op_wait(corio__loop *l, struct io_uring_sqe *sqe, corio__wait *w, int
 	return corio__block(l, w, 0);
 }
 
-/* The shape of most calls: begin, prep, wait. */
-#define OP_RUN(fd, prep)                                        \
-	do {                                                    \
-		corio__loop *l_;                                \
-		corio__wait w_ = { 0 };                         \
-		int e_;                                         \
-		struct io_uring_sqe *sqe = op_begin(&l_, &e_);  \
-		if (!sqe)                                       \
-			return e_;                              \
-		prep;                                           \
-		return op_wait(l_, sqe, &w_, fd);               \
-	} while (0)
-
-/* OP_RUN for ops the kernel writes into buf: memcheck is told so. */
+/* The shape of every call: begin, prep, wait. For ops the kernel writes
+ * into buf, memcheck is told so (buf NULL: nothing to tell). */
 #define OP_RUN_INTO(fd, buf, prep)                                     \
 	do {                                                           \
 		corio__loop *l_;                                       \
@@ -137,12 +131,13 @@ static int op_wait(corio__loop *l, struct io_uring_sqe *sqe, corio__wait *w, int
 		prep;                                                  \
 		return written_by_kernel(buf, op_wait(l_, sqe, &w_, fd)); \
 	} while (0)
+#define OP_RUN(fd, prep) OP_RUN_INTO(fd, NULL, prep)
 
 /* Memcheck cannot see the kernel write through io_uring: say so. */
 static ssize_t written_by_kernel(void *buf, ssize_t r)
 {
 #if CORIO__HAVE_MEMCHECK
-	if (r > 0 && RUNNING_ON_VALGRIND)
+	if (buf && r > 0 && RUNNING_ON_VALGRIND)
 		VALGRIND_MAKE_MEM_DEFINED(buf, (size_t)r);
 #else
 	(void)buf;
@@ -458,9 +453,7 @@ CORIO__API int corio_socket(int domain, int type, int protocol)
 		__atomic_store_n(&no_socket_op, 1, __ATOMIC_RELAXED);
 		return fd;
 	}
-	if (!corio__tls_loop || !corio__tls_loop->current)
-		return -EPERM;
-	r = corio__may_block(corio__tls_loop->current);
+	r = task_check();
 	if (r < 0)
 		return r;
 	r = socket(domain, type, protocol);
@@ -682,14 +675,6 @@ static int resolve(const char *host, uint16_t port, bool passive, struct resolve
 	return 0;
 }
 
-static int task_check(void)
-{
-	corio__loop *l = corio__tls_loop;
-
-	if (!l || !l->current)
-		return -EPERM;
-	return corio__may_block(l->current);
-}
 
 CORIO__API int corio_listen_tcp_ex(const char *host, uint16_t port, int backlog, unsigned flags)
 {

@@ -229,6 +229,18 @@ bool corio__xjob_post_batch(corio__xjob **js, unsigned n, struct io_uring *src)
 	return !broken;
 }
 
+/* Empties the list and returns what was on it. */
+static corio__xjob *take_all(corio__mailbox *mb)
+{
+	corio__xjob *j;
+
+	pthread_mutex_lock(&mb->list_lock);
+	j = mb->head;
+	mb->head = mb->tail = NULL;
+	pthread_mutex_unlock(&mb->list_lock);
+	return j;
+}
+
 /* A job is back on the loop: hand it to its task or free it. */
 static void job_back(corio__loop *l, corio__xjob *j)
 {
@@ -255,11 +267,7 @@ void corio__mailbox_ready(corio__loop *l)
 	l->mbox_armed = false;
 	while (read(mb->efd, &v, sizeof(v)) < 0 && errno == EINTR)
 		;
-	pthread_mutex_lock(&mb->list_lock);
-	j = mb->head;
-	mb->head = mb->tail = NULL;
-	pthread_mutex_unlock(&mb->list_lock);
-	for (; j; j = n) {
+	for (j = take_all(mb); j; j = n) {
 		n = j->next;
 		job_back(l, j);
 	}
@@ -285,11 +293,7 @@ void corio__mailbox_close(corio__loop *l)
 	if (!mb)
 		return;
 	corio__mailbox_shut(l);
-	pthread_mutex_lock(&mb->list_lock);
-	j = mb->head;
-	mb->head = mb->tail = NULL;
-	pthread_mutex_unlock(&mb->list_lock);
-	for (; j; j = n) {
+	for (j = take_all(mb); j; j = n) {
 		n = j->next;
 		j->release(j);
 		last = mailbox_unref(mb) || last;

@@ -227,6 +227,23 @@ static bool child_skip(int fd, size_t n)
 	return true;
 }
 
+/* The iovecs of what is left to send of a header + body message, `done`
+ * bytes in: returns how many of v[0..1] it filled. */
+static int rest_of_message(struct iovec *v, const void *hdr, size_t hdrlen, const void *body,
+			   size_t bodylen, size_t done)
+{
+	if (done < hdrlen) {
+		v[0].iov_base = (char *)hdr + done;
+		v[0].iov_len = hdrlen - done;
+		v[1].iov_base = (void *)body;
+		v[1].iov_len = bodylen;
+		return bodylen ? 2 : 1;
+	}
+	v[0].iov_base = (char *)body + (done - hdrlen);
+	v[0].iov_len = hdrlen + bodylen - done;
+	return 1;
+}
+
 static bool child_respond(int fd, int64_t result, const void *out, uint64_t outlen)
 {
 	uint64_t h[2] = { (uint64_t)result, outlen };
@@ -237,17 +254,7 @@ static bool child_respond(int fd, int64_t result, const void *out, uint64_t outl
 		struct msghdr mh = { .msg_iov = v };
 		ssize_t r;
 
-		if (done < RESP_HDR) {
-			v[0].iov_base = (char *)h + done;
-			v[0].iov_len = RESP_HDR - done;
-			v[1].iov_base = (void *)out;
-			v[1].iov_len = outlen;
-			mh.msg_iovlen = outlen ? 2 : 1;
-		} else {
-			v[0].iov_base = (char *)out + (done - RESP_HDR);
-			v[0].iov_len = total - done;
-			mh.msg_iovlen = 1;
-		}
+		mh.msg_iovlen = (size_t)rest_of_message(v, h, RESP_HDR, out, outlen, done);
 		r = sendmsg(fd, &mh, MSG_NOSIGNAL);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -671,17 +678,7 @@ static int send_request(int fd, const uint64_t *hdr, const void *in, size_t inle
 		struct msghdr mh = { .msg_iov = v };
 		ssize_t r;
 
-		if (done < REQ_HDR) {
-			v[0].iov_base = (char *)hdr + done;
-			v[0].iov_len = REQ_HDR - done;
-			v[1].iov_base = (void *)in;
-			v[1].iov_len = inlen;
-			mh.msg_iovlen = inlen ? 2 : 1;
-		} else {
-			v[0].iov_base = (char *)in + (done - REQ_HDR);
-			v[0].iov_len = total - done;
-			mh.msg_iovlen = 1;
-		}
+		mh.msg_iovlen = (size_t)rest_of_message(v, hdr, REQ_HDR, in, inlen, done);
 		r = corio_sendmsg(fd, &mh, 0);
 		if (r < 0) {
 			*sent = done;

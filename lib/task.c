@@ -225,7 +225,6 @@ corio_task *corio__spawn(corio__loop *l, int (*fn)(void *), void *arg, const cor
 	t->group = NULL;
 	t->scope = NULL;
 	t->observed = 0;
-	t->group_cancel = 0;
 	t->stack_peak = 0;
 	t->id = ++l->next_id;
 	t->name[0] = '\0';
