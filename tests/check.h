@@ -449,4 +449,65 @@ static inline void set_fcw(unsigned short v)
 	__asm__ volatile("fldcw %0" : : "m"(v));
 }
 
+/* ------------------------------------------------------------------------
+ * Cancellation tables (test_cancel_table, test_io_file, test_io_net): every
+ * row, a kind of blocking call, runs once per scenario below. The victim
+ * task enters the scenario's scopes right before its call and leaves them
+ * right after.
+ * ------------------------------------------------------------------------ */
+
+enum check_scenario {
+	SC_CANCEL,          /* cancelled while suspended */
+	SC_PRECANCEL,       /* cancelled before the call */
+	SC_DEADLINE,        /* a 20 ms deadline scope */
+	SC_SHIELD,          /* a shield scope, then a cancel */
+	SC_SHIELD_DEADLINE, /* deadline 10 ms, shield, deadline 30 ms inside */
+	SC_COUNT
+};
+
+static inline const char *check_sc_name(int sc)
+{
+	static const char *const names[SC_COUNT] = {
+		"cancel while suspended", "cancelled before the call", "deadline scope",
+		"shield scope", "deadline inside a shield",
+	};
+	return sc >= 0 && sc < SC_COUNT ? names[sc] : "?";
+}
+
+static inline void check_sc_enter(int sc)
+{
+	switch (sc) {
+	case SC_DEADLINE:
+		corio_deadline_push(20);
+		break;
+	case SC_SHIELD:
+		corio_shield_push();
+		break;
+	case SC_SHIELD_DEADLINE:
+		corio_deadline_push(10); /* outside the shield: hidden by it */
+		corio_shield_push();
+		corio_deadline_push(30); /* inside: applies */
+		break;
+	}
+}
+
+/* Pops what check_sc_enter pushed, innermost first; pop[0..2] get the
+ * results (pop[0] alone for one scope). */
+static inline void check_sc_leave(int sc, int *pop0, int *pop1, int *pop2)
+{
+	switch (sc) {
+	case SC_DEADLINE:
+		*pop0 = corio_deadline_pop();
+		break;
+	case SC_SHIELD:
+		*pop0 = corio_shield_pop();
+		break;
+	case SC_SHIELD_DEADLINE:
+		*pop0 = corio_deadline_pop();
+		*pop1 = corio_shield_pop();
+		*pop2 = corio_deadline_pop();
+		break;
+	}
+}
+
 #endif /* CORIO_TEST_CHECK_H */

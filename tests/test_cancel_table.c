@@ -52,19 +52,7 @@ static uint64_t ms_between(uint64_t a, uint64_t b)
 	return b > a ? (b - a) / 1000000u : 0;
 }
 
-enum scenario {
-	SC_CANCEL,
-	SC_PRECANCEL,
-	SC_DEADLINE,
-	SC_SHIELD,
-	SC_SHIELD_DEADLINE,
-	SC_COUNT
-};
-
-static const char *const sc_names[SC_COUNT] = {
-	"cancel while suspended", "cancelled before the call", "deadline scope",
-	"shield scope", "deadline inside a shield",
-};
+/* The scenarios: enum check_scenario in check.h. */
 
 #define NTG_MAX 3
 #define TARGET_OK 7
@@ -593,19 +581,7 @@ static int victim(void *arg)
 	struct cx *cx = arg;
 
 	cx->started = 1;
-	switch (cx->sc) {
-	case SC_DEADLINE:
-		corio_deadline_push(20);
-		break;
-	case SC_SHIELD:
-		corio_shield_push();
-		break;
-	case SC_SHIELD_DEADLINE:
-		corio_deadline_push(10); /* outside the shield: hidden by it */
-		corio_shield_push();
-		corio_deadline_push(30); /* inside: applies */
-		break;
-	}
+	check_sc_enter(cx->sc);
 	cx->sw0 = switches();
 	cx->op_start = corio_now_ns();
 	cx->r = cx->row->op(cx);
@@ -615,19 +591,7 @@ static int victim(void *arg)
 		cx->ended_at_return += cx->tg[i].ended;
 	if (cx->row->after)
 		cx->row->after(cx);
-	switch (cx->sc) {
-	case SC_DEADLINE:
-		cx->pop_r = corio_deadline_pop();
-		break;
-	case SC_SHIELD:
-		cx->pop_r = corio_shield_pop();
-		break;
-	case SC_SHIELD_DEADLINE:
-		cx->pop_r = corio_deadline_pop();
-		cx->pop2_r = corio_shield_pop();
-		cx->pop3_r = corio_deadline_pop();
-		break;
-	}
+	check_sc_leave(cx->sc, &cx->pop_r, &cx->pop2_r, &cx->pop3_r);
 	/* Later blocking calls. A safety deadline keeps a missing cancel from
 	 * hanging the test (the cancel, when there is one, takes precedence). */
 	corio_deadline_push(500);
@@ -1541,7 +1505,7 @@ int main(int argc, char **argv)
 
 			tc->row = &rows[r];
 			tc->sc = sc;
-			snprintf(tc->name, sizeof(tc->name), "%s: %s", rows[r].name, sc_names[sc]);
+			snprintf(tc->name, sizeof(tc->name), "%s: %s", rows[r].name, check_sc_name(sc));
 			tests[n] = (struct CMUnitTest){ tc->name, test_table, check_setup,
 							check_teardown, tc };
 			n++;

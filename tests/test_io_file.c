@@ -1246,19 +1246,7 @@ static void test_close_ends_pending_read(void **state)
  * Cancellation table: blocking reads and writes on a pipe
  * ------------------------------------------------------------------------ */
 
-enum scenario {
-	SC_CANCEL,
-	SC_PRECANCEL,
-	SC_DEADLINE,
-	SC_SHIELD,
-	SC_SHIELD_DEADLINE,
-	SC_COUNT
-};
-
-static const char *const sc_names[SC_COUNT] = {
-	"cancel while suspended", "cancelled before the call", "deadline scope",
-	"shield scope", "deadline inside a shield",
-};
+/* The scenarios: enum check_scenario in check.h. */
 
 #define OPN 100 /* bytes the write rows try to write */
 
@@ -1323,37 +1311,13 @@ static int victim(void *arg)
 	struct cx *cx = arg;
 
 	cx->started = 1;
-	switch (cx->sc) {
-	case SC_DEADLINE:
-		corio_deadline_push(20);
-		break;
-	case SC_SHIELD:
-		corio_shield_push();
-		break;
-	case SC_SHIELD_DEADLINE:
-		corio_deadline_push(10); /* outside the shield: hidden by it */
-		corio_shield_push();
-		corio_deadline_push(30); /* inside: applies */
-		break;
-	}
+	check_sc_enter(cx->sc);
 	cx->sw0 = switches();
 	cx->op_start = corio_now_ns();
 	cx->r = cx->row->op(cx);
 	cx->op_end = corio_now_ns();
 	cx->sw1 = switches();
-	switch (cx->sc) {
-	case SC_DEADLINE:
-		cx->pop_r = corio_deadline_pop();
-		break;
-	case SC_SHIELD:
-		cx->pop_r = corio_shield_pop();
-		break;
-	case SC_SHIELD_DEADLINE:
-		cx->pop_r = corio_deadline_pop();
-		cx->pop2_r = corio_shield_pop();
-		cx->pop3_r = corio_deadline_pop();
-		break;
-	}
+	check_sc_leave(cx->sc, &cx->pop_r, &cx->pop2_r, &cx->pop3_r);
 	/* A later blocking call on the same fd: -ECANCELED at once when the
 	 * task was cancelled, without touching the pipe. */
 	if (cx->sc != SC_DEADLINE)
@@ -1732,7 +1696,7 @@ int main(int argc, char **argv)
 
 			tc->row = &frows[r];
 			tc->sc = sc;
-			snprintf(tc->name, sizeof(tc->name), "%s: %s", frows[r].name, sc_names[sc]);
+			snprintf(tc->name, sizeof(tc->name), "%s: %s", frows[r].name, check_sc_name(sc));
 			tests[n++] = (struct CMUnitTest){ tc->name, test_ftable, check_setup,
 							  check_teardown, tc };
 		}

@@ -2190,19 +2190,7 @@ static void test_outside_loop(void **state)
  * Cancellation table
  * ------------------------------------------------------------------------ */
 
-enum scenario {
-	SC_CANCEL,
-	SC_PRECANCEL,
-	SC_DEADLINE,
-	SC_SHIELD,
-	SC_SHIELD_DEADLINE,
-	SC_COUNT
-};
-
-static const char *const sc_names[SC_COUNT] = {
-	"cancel while suspended", "cancelled before the call", "deadline scope",
-	"shield scope", "deadline inside a shield",
-};
+/* The scenarios: enum check_scenario in check.h. */
 
 #define OPN     1000     /* bytes the send rows send */
 #define ALLN    300000   /* bytes the send_all row sends */
@@ -2684,37 +2672,13 @@ static int nvictim(void *arg)
 	struct ncx *cx = arg;
 
 	cx->started = 1;
-	switch (cx->sc) {
-	case SC_DEADLINE:
-		corio_deadline_push(20);
-		break;
-	case SC_SHIELD:
-		corio_shield_push();
-		break;
-	case SC_SHIELD_DEADLINE:
-		corio_deadline_push(10); /* outside the shield: hidden by it */
-		corio_shield_push();
-		corio_deadline_push(30); /* inside: applies */
-		break;
-	}
+	check_sc_enter(cx->sc);
 	cx->sw0 = switches();
 	cx->op_start = corio_now_ns();
 	cx->r = cx->row->op(cx);
 	cx->op_end = corio_now_ns();
 	cx->sw1 = switches();
-	switch (cx->sc) {
-	case SC_DEADLINE:
-		cx->pop_r = corio_deadline_pop();
-		break;
-	case SC_SHIELD:
-		cx->pop_r = corio_shield_pop();
-		break;
-	case SC_SHIELD_DEADLINE:
-		cx->pop_r = corio_deadline_pop();
-		cx->pop2_r = corio_shield_pop();
-		cx->pop3_r = corio_deadline_pop();
-		break;
-	}
+	check_sc_leave(cx->sc, &cx->pop_r, &cx->pop2_r, &cx->pop3_r);
 	/* The same call again: -ECANCELED at once when cancelled. */
 	if (cx->sc != SC_DEADLINE && cx->sc != SC_SHIELD)
 		cx->later = cx->row->op(cx);
@@ -2976,7 +2940,7 @@ int main(int argc, char **argv)
 
 			tc->row = &nrows[r];
 			tc->sc = sc;
-			snprintf(tc->name, sizeof(tc->name), "%s: %s", nrows[r].name, sc_names[sc]);
+			snprintf(tc->name, sizeof(tc->name), "%s: %s", nrows[r].name, check_sc_name(sc));
 			tests[n++] = (struct CMUnitTest){ tc->name, test_ntable, check_setup,
 							  net_teardown, tc };
 		}
