@@ -100,6 +100,40 @@ int corio_run_loops(int nloops, int (*main)(void *), void *arg);
  * loop's number under corio_run_loops, -1 outside any loop. */
 int corio_loop_index(void);
 
+/* Loops that run together: n under corio_run_loops(n), 1 under corio_run,
+ * 0 outside any loop. */
+int corio_loop_count(void);
+
+/*
+ * Cross-loop calls (asyncio's run_coroutine_threadsafe between loops). The
+ * work travels, the caller's task never moves: the message goes by
+ * IORING_OP_MSG_RING from this loop's ring into the target's (or by its
+ * eventfd where the kernel has no MSG_RING). `loop` is an index of this
+ * group, 0 <= loop < corio_loop_count(); the caller's own index works too.
+ *
+ * corio_loop_post: fn(arg) runs as a new task on that loop (it may block);
+ * this call does not wait. When it returns 0, fn runs exactly once, even if
+ * the target's main returns meanwhile (then as a task born cancelled). Posts
+ * from one loop to another start in the order they were made.
+ *   -EPERM      outside a loop
+ *   -EINVAL     fn NULL, or no such loop
+ *   -ESHUTDOWN  that loop's main has returned: it takes no new work
+ *   -ENOMEM
+ *
+ * corio_loop_call: spawns fn(arg) as a task on that loop and suspends the
+ * calling task until it has ended; returns fn's result. If the caller is
+ * cancelled or its deadline passes, the task on the other loop is
+ * cancelled (or, not started yet, never runs) and the call returns
+ * -ECANCELED / -ETIMEDOUT only after that task ended, so fn may use memory
+ * on the caller's stack (fn's own result is then not reported).
+ *   -EPERM      outside a task
+ *   -EINVAL     fn NULL, or no such loop
+ *   -ESHUTDOWN  that loop's main has returned before the task could start
+ *   -ECANCELED, -ETIMEDOUT, -ENOMEM
+ */
+int corio_loop_post(int loop, void (*fn)(void *arg), void *arg);
+int corio_loop_call(int loop, int (*fn)(void *arg), void *arg);
+
 /* Monotonic time in nanoseconds, the clock every corio timeout uses. */
 uint64_t corio_now_ns(void);
 

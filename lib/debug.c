@@ -254,6 +254,10 @@ static void describe_wait(struct out *o, corio__loop *l, const corio__wait *w)
 	case CORIO__WHY_PROC:
 		snprintf(buf, sizeof(buf), "a process pool worker");
 		break;
+	case CORIO__WHY_XCALL:
+		snprintf(buf, sizeof(buf), "a task on loop %d%s", w->fd,
+			 w->interrupted ? " (cancel sent)" : "");
+		break;
 	case CORIO__WHY_OP:
 		snprintf(buf, sizeof(buf), "io_uring operation%s",
 			 w->interrupted ? " (cancel submitted)" : "");

@@ -127,6 +127,7 @@ enum corio__wait_kind {
 	CORIO__W_PLAIN = 0, /* woken by another task or a timer */
 	CORIO__W_OP    = 1, /* an io_uring op; ends only with its CQE */
 	CORIO__W_THREAD = 2, /* work on a pool thread; ends only when it is done */
+	CORIO__W_XCALL = 3,  /* a task on another loop; ends only when it ended */
 };
 
 /* What a task waits on, for the task dump. */
@@ -134,7 +135,7 @@ enum corio__wait_what {
 	CORIO__WHY_SLEEP = 0, CORIO__WHY_JOIN, CORIO__WHY_GATHER, CORIO__WHY_GROUP,
 	CORIO__WHY_EVENT, CORIO__WHY_MUTEX, CORIO__WHY_SEM, CORIO__WHY_COND,
 	CORIO__WHY_QUEUE_PUT, CORIO__WHY_QUEUE_GET, CORIO__WHY_DRAIN, CORIO__WHY_OP,
-	CORIO__WHY_THREAD, CORIO__WHY_PROC, CORIO__WHY_COUNT
+	CORIO__WHY_THREAD, CORIO__WHY_PROC, CORIO__WHY_XCALL, CORIO__WHY_COUNT
 };
 
 typedef struct corio__wait corio__wait;
@@ -202,6 +203,8 @@ struct corio__scope {
 #define CORIO__UD_IGNORE  ((uint64_t)1) /* async cancels: nobody waits */
 #define CORIO__UD_MAILBOX ((uint64_t)2) /* the mailbox's eventfd poll */
 #define CORIO__UD_XJOB    ((uint64_t)4) /* tag: a job posted by MSG_RING (ptr | 4) */
+#define CORIO__UD_XMSG    ((uint64_t)5) /* tag: a message from a loop, by MSG_RING */
+#define CORIO__UD_XSENT   ((uint64_t)6) /* tag: our MSG_RING carrying a message, done */
 
 typedef struct corio__loop corio__loop;
 typedef struct corio__mailbox corio__mailbox;
@@ -211,6 +214,7 @@ struct corio__xjob {
 	corio__mailbox *mbox;
 	corio__wait    *w;                   /* loop thread only */
 	void          (*release)(corio__xjob *j); /* frees an abandoned job */
+	uint8_t         xmsg;                /* a message between loops (xloop.c) */
 };
 
 /* Loop side, before handing j to its thread: 0 or -errno. */
@@ -246,6 +250,50 @@ void corio__mailbox_ready(corio__loop *l);
  * close. */
 void corio__mailbox_shut(corio__loop *l);
 void corio__mailbox_close(corio__loop *l);
+
+/*
+ * Messages between loops (xloop.c carries them in mailboxes). A message is
+ * a corio__xjob with xmsg set, on the target's list or in a MSG_RING CQE
+ * tagged CORIO__UD_XMSG.
+ */
+corio__mailbox *corio__mailbox_new(void);   /* NULL, errno set */
+void corio__mailbox_unref(corio__mailbox *mb);
+/* Makes l take messages: through mb (a group's) or a mailbox of its own. */
+int  corio__mailbox_open(corio__loop *l, corio__mailbox *mb);
+/* Sends m to `to`, from loop `from` (by MSG_RING through its ring) or from
+ * no loop (NULL: the list). fresh: a new post or call, refused once the
+ * target stops taking them. 0 or -ESHUTDOWN. */
+int  corio__mailbox_send(corio__loop *from, corio__mailbox *to, corio__xjob *m, bool fresh);
+/* Our MSG_RING carrying m completed with res. */
+void corio__mailbox_sent(corio__loop *l, corio__xjob *m, int res);
+/* A message arrived by MSG_RING: account for it before handling it. */
+void corio__xmsg_taken(corio__loop *l);
+/* Main returned: new posts and calls are refused from now on. */
+void corio__mailbox_refuse_new(corio__loop *l);
+/* No message can arrive any more: true, and the mailbox is closed to all. */
+bool corio__mailbox_quiet(corio__loop *l);
+/* Messages are on their way to or from l. */
+bool corio__mailbox_expecting(const corio__loop *l);
+/* Wakes mb's loop (a turn, nothing else) unless it is gone. */
+void corio__mailbox_poke(corio__mailbox *mb);
+/* A loop that will never run: refuse what waits for it, and all to come. */
+void corio__mailbox_abandon(corio__mailbox *mb);
+/* xloop.c: a message for l; one that will never be handled. */
+void corio__xmsg_arrived(corio__loop *l, corio__xjob *m);
+void corio__xmsg_refuse(corio__xjob *m);
+
+/* The loops of one corio_run_loops. */
+typedef struct corio__lgroup {
+	int              n;
+	unsigned         running;   /* atomic: loops not yet ended */
+	corio__mailbox **mb;        /* one per loop, made before any loop runs */
+} corio__lgroup;
+corio__lgroup *corio__lgroup_new(int n);
+void corio__lgroup_free(corio__lgroup *g);
+/* Loop l of g ended: the others re-check whether anything can wake them. */
+void corio__lgroup_left(corio__lgroup *g, int index);
+/* Another loop of l's group may still message it. */
+bool corio__lgroup_others(const corio__loop *l);
 
 /* --------------------------------------------------------------------------
  * Tasks
@@ -344,6 +392,9 @@ struct corio__loop {
 	bool              files_registered;
 	bool              bufs_registered;
 	bool              mbox_armed;   /* its eventfd poll is in the ring */
+	bool              no_msg_ring;  /* the kernel refused MSG_RING: messages by list */
+	unsigned          xsent;        /* our MSG_RINGs carrying messages, not yet done */
+	corio__lgroup    *group;        /* corio_run_loops: the loops it runs with */
 	uint64_t          next_id;
 	int               index;
 	bool              debug;
@@ -397,6 +448,8 @@ void corio__gather_child_done(corio__loop *l, corio_task *t);
 corio_task *corio__spawn(corio__loop *l, int (*fn)(void *), void *arg, const corio_spawn_attr *attr);
 /* Frees all task memory at loop close; counts handles never consumed. */
 void corio__task_chunks_free(corio__loop *l, size_t *unjoined);
+/* xloop.c: a cross-loop call's wait was interrupted (cancel, deadline). */
+void corio__xcall_interrupt(corio__loop *l, corio__wait *w);
 /* Cancels t (not ended, not yet cancelled): marks it and interrupts its
  * wait unless a shield scope protects it. */
 void corio__cancel_task(corio__loop *l, corio_task *t);

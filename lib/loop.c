@@ -159,8 +159,16 @@ static void handle_cqe(corio__loop *l, const struct io_uring_cqe *cqe)
 		corio__mailbox_ready(l);
 		return;
 	}
-	if ((cqe->user_data & 7) == CORIO__UD_XJOB) {
+	switch (cqe->user_data & 7) {
+	case CORIO__UD_XJOB:
 		corio__xjob_arrived(l, (corio__xjob *)(uintptr_t)(cqe->user_data & ~(uint64_t)7));
+		return;
+	case CORIO__UD_XMSG:
+		corio__xmsg_taken(l);
+		corio__xmsg_arrived(l, (corio__xjob *)(uintptr_t)(cqe->user_data & ~(uint64_t)7));
+		return;
+	case CORIO__UD_XSENT:
+		corio__mailbox_sent(l, (corio__xjob *)(uintptr_t)(cqe->user_data & ~(uint64_t)7), res);
 		return;
 	}
 	l->inflight--;
@@ -209,6 +217,17 @@ void corio__interrupt(corio__loop *l, corio__wait *w, int res)
 				corio__xjob_withdrawn(l, w->ctx);
 				corio__wake(l, w, 0);
 			}
+		}
+		return;
+	}
+	if (w->kind == CORIO__W_XCALL) {
+		/* The task on the other loop may use the caller's memory: ask
+		 * that loop to cancel it, and wait for its end. */
+		if (!w->interrupted) {
+			corio__heap_remove(&l->timers, &w->timer);
+			w->interrupted = 1;
+			w->interrupt_res = res;
+			corio__xcall_interrupt(l, w);
 		}
 		return;
 	}
@@ -358,6 +377,7 @@ static int loop_run(corio__loop *l)
 			corio__switch(l, NULL, t);
 		if (!l->closing && l->main->state == CORIO__T_DONE) {
 			l->closing = true;
+			corio__mailbox_refuse_new(l);
 			if (l->debug && l->nalive) {
 				fprintf(stderr, "corio: debug: main returned with %zu task(s) alive; "
 					"cancelling them:\n", l->nalive);
@@ -365,7 +385,9 @@ static int loop_run(corio__loop *l)
 			}
 			cancel_all(l);
 		}
-		if (l->nalive == 0)
+		/* Done when no task is alive and no message can still come
+		 * (one on its way starts a task). */
+		if (l->nalive == 0 && corio__mailbox_quiet(l))
 			return 0;
 		/* Jobs tasks queued for the thread pool, handed over at once. */
 		if (l->pend_head)
@@ -377,8 +399,10 @@ static int loop_run(corio__loop *l)
 		} else {
 			maybe_trim(l);
 			uint64_t next = corio__heap_next(&l->timers);
-			if (next == UINT64_MAX && !l->inflight && !io_uring_sq_ready(&l->ring) &&
-			    !l->external) {
+			/* (Every SQE counts in inflight but the mailbox's poll,
+			 * which alone wakes nothing, and MSG_RINGs: xsent.) */
+			if (next == UINT64_MAX && !l->inflight && !l->external &&
+			    !corio__mailbox_expecting(l) && !corio__lgroup_others(l)) {
 				if (deadlock(l))
 					return -EDEADLK;
 				continue;
@@ -481,7 +505,8 @@ static void loop_fini(corio__loop *l, bool forced)
 	corio__pool_drop_pending(l);
 	if (l->mbox) {
 		/* Jobs abandoned by tasks that ended may have arrived by
-		 * MSG_RING after the last turn: reap them, then close. */
+		 * MSG_RING after the last turn: reap them, then close. Messages
+		 * from other loops cannot: quiet, nothing was on its way. */
 		corio__mailbox_shut(l);
 		(void)io_uring_get_events(&l->ring);
 		reap(l);
@@ -496,8 +521,9 @@ static void loop_fini(corio__loop *l, bool forced)
 	corio__overflow_handler_thread_fini();
 }
 
-/* corio_run_config for loop number `index` of corio_run_loops. */
-static int run_indexed(const corio_config *cfg, int (*main)(void *), void *arg, int index)
+/* corio_run_config for loop number `index` of corio_run_loops (group g). */
+static int run_indexed(const corio_config *cfg, int (*main)(void *), void *arg, int index,
+		       corio__lgroup *g)
 {
 	static const corio_config defaults;
 	corio__loop *l;
@@ -519,10 +545,17 @@ static int run_indexed(const corio_config *cfg, int (*main)(void *), void *arg, 
 		return r;
 	}
 	l->index = index;
+	l->group = g;
 	corio__tls_loop = l;
-	l->main = corio__spawn(l, main, arg, &attr);
-	if (!l->main) {
-		r = -errno;
+	/* A loop of a group takes messages from the start: some may wait
+	 * in its mailbox already. */
+	r = g ? corio__mailbox_open(l, g->mb[index]) : 0;
+	if (r == 0) {
+		l->main = corio__spawn(l, main, arg, &attr);
+		if (!l->main)
+			r = -errno;
+	}
+	if (r < 0) {
 		loop_fini(l, false);
 		corio__tls_loop = NULL;
 		free(l);
@@ -539,7 +572,7 @@ static int run_indexed(const corio_config *cfg, int (*main)(void *), void *arg, 
 
 CORIO__API int corio_run_config(const corio_config *cfg, int (*main)(void *), void *arg)
 {
-	return run_indexed(cfg, main, arg, 0);
+	return run_indexed(cfg, main, arg, 0, NULL);
 }
 
 /* ------------------------------------------------------------------------
@@ -550,6 +583,7 @@ struct loops_run {
 	int (*main)(void *);
 	void *arg;
 	int   first_err; /* the first error in time, 0 while none */
+	corio__lgroup *g;
 };
 
 struct loop_thread {
@@ -568,17 +602,29 @@ static void loops_result(struct loops_run *lr, int r)
 					    __ATOMIC_ACQUIRE);
 }
 
+/* Loop `index` of the group, on this thread, to its end. */
+static void run_member(struct loops_run *lr, int index)
+{
+	int r = run_indexed(NULL, lr->main, lr->arg, index, lr->g);
+
+	/* Closed already if the loop ran; if it never could, what waits for
+	 * it is refused, and so is all that comes. */
+	corio__mailbox_abandon(lr->g->mb[index]);
+	corio__lgroup_left(lr->g, index);
+	loops_result(lr, r);
+}
+
 static void *loop_thread_main(void *p)
 {
 	struct loop_thread *t = p;
 
-	loops_result(t->run, run_indexed(NULL, t->run->main, t->run->arg, t->index));
+	run_member(t->run, t->index);
 	return NULL;
 }
 
 CORIO__API int corio_run_loops(int nloops, int (*main)(void *), void *arg)
 {
-	struct loops_run lr = { main, arg, 0 };
+	struct loops_run lr = { main, arg, 0, NULL };
 	struct loop_thread *ts;
 	long cores;
 	int n;
@@ -590,22 +636,31 @@ CORIO__API int corio_run_loops(int nloops, int (*main)(void *), void *arg)
 	cores = sysconf(_SC_NPROCESSORS_ONLN);
 	n = nloops ? nloops : (cores > 0 ? (int)cores : 1);
 	ts = calloc((size_t)n, sizeof(*ts));
-	if (!ts)
+	lr.g = ts ? corio__lgroup_new(n) : NULL;
+	if (!lr.g) {
+		free(ts);
 		return -ENOMEM;
+	}
 	/* Loops 1..n-1 on threads of their own; loop 0 on this one. */
 	for (int i = 1; i < n; i++) {
 		ts[i].run = &lr;
 		ts[i].index = i;
 		if (pthread_create(&ts[i].th, NULL, loop_thread_main, &ts[i]) != 0) {
 			loops_result(&lr, -EAGAIN);
+			/* The loops that will never run refuse their messages. */
+			for (int k = i; k < n; k++) {
+				corio__mailbox_abandon(lr.g->mb[k]);
+				corio__lgroup_left(lr.g, k);
+			}
 			break;
 		}
 		ts[i].started = true;
 	}
-	loops_result(&lr, run_indexed(NULL, main, arg, 0));
+	run_member(&lr, 0);
 	for (int i = 1; i < n; i++)
 		if (ts[i].started)
 			pthread_join(ts[i].th, NULL);
+	corio__lgroup_free(lr.g);
 	free(ts);
 	return lr.first_err;
 }

@@ -45,9 +45,13 @@ struct corio__mailbox {
 	corio__xjob     *head, *tail; /* posted by list, not yet taken by the loop */
 	int              efd;
 	int              ring_fd;     /* the loop's ring, for MSG_RING */
-	unsigned         refs;        /* atomic: the loop's, and one per job in flight */
+	unsigned         refs;        /* atomic: the loop's, the group's, one per job in flight */
+	unsigned         njobs;       /* atomic: jobs in flight */
 	unsigned         seq;         /* atomic: bumped (release) before each post */
+	unsigned         inbound;     /* atomic: messages from loops, counted, not yet taken */
 	bool             closed;      /* the loop is gone; written with life exclusive */
+	bool             accepting;   /* takes new posts and calls; written with life exclusive */
+	bool             xloop;       /* takes messages: keep the poll armed */
 };
 
 static void mailbox_free(corio__mailbox *mb)
@@ -84,48 +88,108 @@ static int arm(corio__loop *l)
 	return 0;
 }
 
+corio__mailbox *corio__mailbox_new(void)
+{
+	corio__mailbox *mb = calloc(1, sizeof(*mb));
+
+	if (!mb)
+		return NULL;
+	mb->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (mb->efd < 0) {
+		int e = errno;
+		free(mb);
+		errno = e;
+		return NULL;
+	}
+	pthread_rwlock_init(&mb->life, NULL);
+	pthread_mutex_init(&mb->list_lock, NULL);
+	mb->refs = 1;
+	mb->ring_fd = -1;
+	mb->accepting = true;
+	return mb;
+}
+
+void corio__mailbox_unref(corio__mailbox *mb)
+{
+	if (mailbox_unref(mb))
+		mailbox_free(mb);
+}
+
+/* Makes mb (new, or the group's) l's mailbox; l takes a reference. */
+static void attach(corio__loop *l, corio__mailbox *mb)
+{
+	if (mb != l->mbox)
+		mailbox_ref(mb);
+	pthread_rwlock_wrlock(&mb->life);
+	mb->ring_fd = l->ring.ring_fd;
+	pthread_rwlock_unlock(&mb->life);
+	l->mbox = mb;
+}
+
+static int mailbox_ensure(corio__loop *l)
+{
+	corio__mailbox *mb;
+
+	if (l->mbox)
+		return 0;
+	mb = corio__mailbox_new();
+	if (!mb)
+		return -errno;
+	attach(l, mb);
+	mailbox_unref(mb); /* l's is the only reference */
+	return 0;
+}
+
+int corio__mailbox_open(corio__loop *l, corio__mailbox *mb)
+{
+	int r;
+
+	if (mb)
+		attach(l, mb);
+	else if ((r = mailbox_ensure(l)) < 0)
+		return r;
+	l->mbox->xloop = true;
+	return l->mbox_armed ? 0 : arm(l);
+}
+
 int corio__xjob_start(corio__loop *l, corio__xjob *j)
 {
-	corio__mailbox *mb = l->mbox;
+	corio__mailbox *mb;
+	int r = mailbox_ensure(l);
 
-	if (!mb) {
-		mb = calloc(1, sizeof(*mb));
-		if (!mb)
-			return -ENOMEM;
-		mb->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (mb->efd < 0) {
-			int e = -errno;
-			free(mb);
-			return e;
-		}
-		pthread_rwlock_init(&mb->life, NULL);
-		pthread_mutex_init(&mb->list_lock, NULL);
-		mb->refs = 1;
-		mb->ring_fd = l->ring.ring_fd;
-		l->mbox = mb;
-	}
+	if (r < 0)
+		return r;
+	mb = l->mbox;
 	if (!l->mbox_armed) {
-		int r = arm(l);
+		r = arm(l);
 		if (r < 0)
 			return r;
 	}
 	mailbox_ref(mb);
+	__atomic_add_fetch(&mb->njobs, 1, __ATOMIC_RELAXED);
 	j->mbox = mb;
 	j->next = NULL;
 	j->w = NULL;
+	j->xmsg = 0;
 	l->external++;
 	return 0;
 }
 
 unsigned corio__mailbox_jobs(const corio__xjob *j)
 {
-	return __atomic_load_n(&j->mbox->refs, __ATOMIC_RELAXED) - 1;
+	return __atomic_load_n(&j->mbox->njobs, __ATOMIC_RELAXED);
+}
+
+static void job_done(corio__loop *l, corio__mailbox *mb)
+{
+	__atomic_sub_fetch(&mb->njobs, 1, __ATOMIC_RELAXED);
+	(void)mailbox_unref(mb); /* never the last: the loop holds one */
+	l->external--;
 }
 
 void corio__xjob_withdrawn(corio__loop *l, corio__xjob *j)
 {
-	(void)mailbox_unref(j->mbox); /* never the last: the loop holds one */
-	l->external--;
+	job_done(l, j->mbox);
 }
 
 /* Appends js to the list and wakes the loop; life is held shared. */
@@ -209,6 +273,7 @@ bool corio__xjob_post_batch(corio__xjob **js, unsigned n, struct io_uring *src)
 		/* Nobody will ever take them. */
 		for (unsigned i = 0; i < n; i++) {
 			js[i]->release(js[i]);
+			__atomic_sub_fetch(&mb->njobs, 1, __ATOMIC_RELAXED);
 			if (mailbox_unref(mb))
 				mailbox_free(mb);
 		}
@@ -244,8 +309,12 @@ static corio__xjob *take_all(corio__mailbox *mb)
 /* A job is back on the loop: hand it to its task or free it. */
 static void job_back(corio__loop *l, corio__xjob *j)
 {
-	(void)mailbox_unref(l->mbox); /* never the last: the loop holds one */
-	l->external--;
+	if (j->xmsg) {
+		__atomic_sub_fetch(&l->mbox->inbound, 1, __ATOMIC_RELAXED);
+		corio__xmsg_arrived(l, j);
+		return;
+	}
+	job_done(l, l->mbox);
 	if (j->w)
 		corio__wake(l, j->w, 0); /* the waiting task owns the job now */
 	else
@@ -256,6 +325,124 @@ void corio__xjob_arrived(corio__loop *l, corio__xjob *j)
 {
 	(void)__atomic_load_n(&l->mbox->seq, __ATOMIC_ACQUIRE);
 	job_back(l, j);
+}
+
+/* ------------------------------------------------------------------------
+ * Messages between loops
+ * ------------------------------------------------------------------------ */
+
+int corio__mailbox_send(corio__loop *from, corio__mailbox *to, corio__xjob *m, bool fresh)
+{
+	int ring_fd;
+
+	pthread_rwlock_rdlock(&to->life);
+	if (to->closed || (fresh && !to->accepting)) {
+		pthread_rwlock_unlock(&to->life);
+		return -ESHUTDOWN;
+	}
+	m->mbox = to;
+	m->xmsg = 1;
+	__atomic_add_fetch(&to->inbound, 1, __ATOMIC_RELAXED);
+	/* Everything written to the message so far happens before its
+	 * handling, for the sanitizers too (see corio__xmsg_taken). */
+	__atomic_add_fetch(&to->seq, 1, __ATOMIC_RELEASE);
+	ring_fd = to->ring_fd;
+	if (ring_fd >= 0 && from && !from->no_msg_ring) {
+		struct io_uring_sqe *sqe = corio__sqe(from);
+		if (sqe) {
+			pthread_rwlock_unlock(&to->life);
+			/* Counted in `inbound`: the target keeps ring_fd open
+			 * until this message is taken. */
+			io_uring_prep_msg_ring(sqe, ring_fd, 0,
+					       (uint64_t)(uintptr_t)m | CORIO__UD_XMSG, 0);
+			io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)m | CORIO__UD_XSENT);
+			from->xsent++;
+			return 0;
+		}
+	}
+	append(to, &m, 1);
+	pthread_rwlock_unlock(&to->life);
+	return 0;
+}
+
+void corio__mailbox_sent(corio__loop *l, corio__xjob *m, int res)
+{
+	corio__mailbox *to;
+
+	l->xsent--;
+	if (res >= 0)
+		return; /* delivered: m may be gone already */
+	/* Not delivered (a kernel without MSG_RING, or the target's CQ in
+	 * trouble): the list never refuses. Still counted in `inbound`, so the
+	 * target's eventfd is open. */
+	if (res == -EINVAL || res == -EOPNOTSUPP || res == -EBADFD)
+		l->no_msg_ring = true;
+	to = m->mbox;
+	pthread_rwlock_rdlock(&to->life);
+	append(to, &m, 1);
+	pthread_rwlock_unlock(&to->life);
+}
+
+void corio__xmsg_taken(corio__loop *l)
+{
+	(void)__atomic_load_n(&l->mbox->seq, __ATOMIC_ACQUIRE);
+	__atomic_sub_fetch(&l->mbox->inbound, 1, __ATOMIC_RELAXED);
+}
+
+void corio__mailbox_refuse_new(corio__loop *l)
+{
+	if (!l->mbox || !l->mbox->xloop)
+		return;
+	pthread_rwlock_wrlock(&l->mbox->life);
+	l->mbox->accepting = false;
+	pthread_rwlock_unlock(&l->mbox->life);
+}
+
+bool corio__mailbox_quiet(corio__loop *l)
+{
+	corio__mailbox *mb = l->mbox;
+	bool quiet;
+
+	if (!mb || !mb->xloop)
+		return true;
+	if (l->xsent)
+		return false;
+	pthread_rwlock_wrlock(&mb->life);
+	quiet = __atomic_load_n(&mb->inbound, __ATOMIC_RELAXED) == 0;
+	if (quiet)
+		mb->closed = true; /* nobody sends from now on */
+	pthread_rwlock_unlock(&mb->life);
+	return quiet;
+}
+
+bool corio__mailbox_expecting(const corio__loop *l)
+{
+	return l->xsent || (l->mbox && __atomic_load_n(&l->mbox->inbound, __ATOMIC_RELAXED));
+}
+
+void corio__mailbox_poke(corio__mailbox *mb)
+{
+	uint64_t one = 1;
+
+	pthread_rwlock_rdlock(&mb->life);
+	if (!mb->closed)
+		while (write(mb->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+			;
+	pthread_rwlock_unlock(&mb->life);
+}
+
+void corio__mailbox_abandon(corio__mailbox *mb)
+{
+	corio__xjob *j, *n;
+
+	pthread_rwlock_wrlock(&mb->life);
+	mb->closed = true;
+	mb->accepting = false;
+	pthread_rwlock_unlock(&mb->life);
+	for (j = take_all(mb); j; j = n) {
+		n = j->next;
+		corio__xmsg_refuse(j);
+	}
 }
 
 void corio__mailbox_ready(corio__loop *l)
@@ -271,7 +458,7 @@ void corio__mailbox_ready(corio__loop *l)
 		n = j->next;
 		job_back(l, j);
 	}
-	if (l->external)
+	if (l->external || (mb->xloop && !mb->closed))
 		(void)arm(l);
 }
 
@@ -295,6 +482,10 @@ void corio__mailbox_close(corio__loop *l)
 	corio__mailbox_shut(l);
 	for (j = take_all(mb); j; j = n) {
 		n = j->next;
+		if (j->xmsg) {
+			corio__xmsg_refuse(j); /* only after a forced close */
+			continue;
+		}
 		j->release(j);
 		last = mailbox_unref(mb) || last;
 	}

@@ -160,9 +160,10 @@ int corio__block(corio__loop *l, corio__wait *w, uint64_t deadline)
 	if (deadline) {
 		w->timer.deadline = deadline;
 		if (corio__heap_push(&l->timers, &w->timer) < 0) {
-			if (w->kind == CORIO__W_OP) {
-				/* The op is in flight and points at w: it cannot be
-				 * abandoned. Cancel it and wait for its CQE. */
+			if (w->kind != CORIO__W_PLAIN) {
+				/* An op, a pool job or a call on another loop is in
+				 * flight and points at w: it cannot be abandoned.
+				 * Interrupt it and wait for its end. */
 				w->timer.idx = CORIO__TIMER_IDLE;
 				corio__interrupt(l, w, -ENOMEM);
 			} else {
