@@ -446,6 +446,12 @@ static int loop_init(corio__loop *l, const corio_config *cfg)
 	l->debug = (cfg->flags & CORIO_CFG_DEBUG) || env_debug();
 	l->slow_ns = (uint64_t)(cfg->slow_task_ms ? cfg->slow_task_ms : env_slow_ms()) * 1000000u;
 	l->index = 0;
+	/* CORIO_LOOPS_WAKE=eventfd: messages between loops go by list and
+	 * eventfd, as on kernels without MSG_RING (tests and benchmarks). */
+	{
+		const char *e = getenv("CORIO_LOOPS_WAKE");
+		l->no_msg_ring = e && strcmp(e, "eventfd") == 0;
+	}
 	r = corio__stack_pool_init(&l->stacks, stack);
 	if (r < 0)
 		return r;
