@@ -64,7 +64,12 @@ _Noreturn void corio__switch_exit(corio__loop *l, corio_task *dead, corio_task *
 
 	if (CORIO__UNLIKELY(l->debug))
 		corio__debug_switch(l, dead, to);
-	/* The stack we are running on is released by whoever runs next. */
+	/* The stack we are running on is released later: by the loop's next
+	 * turn, or here, by the next task to end, whichever comes first (so
+	 * the switch itself never has to look). The one released now is
+	 * another's: we are not on it. */
+	if (l->dying_stack)
+		corio__reap_dying(l);
 	l->dying_stack = dead->stack;
 	dead->stack = NULL;
 #if defined(__SANITIZE_THREAD__)

@@ -548,7 +548,10 @@ static inline corio_task *corio__pick_next(corio__loop *l)
 	return t;
 }
 
-/* Releases what a finished task could not release while running on it. */
+/* Releases what a finished task could not release while running on it,
+ * from any other context: the loop's turn, the next task to end, spawn, a
+ * new task's first instruction, the next suspension (its slow path: the
+ * switch itself never looks). */
 void corio__reap_dying(corio__loop *l);
 
 /*
@@ -597,8 +600,6 @@ static inline void corio__switch(corio__loop *l, corio_task *from, corio_task *t
 #if defined(__SANITIZE_ADDRESS__)
 	__sanitizer_finish_switch_fiber(*fake, NULL, NULL);
 #endif
-	if (CORIO__UNLIKELY(l->dying_stack != NULL))
-		corio__reap_dying(l);
 }
 
 #endif /* CORIO_INTERNAL_H */

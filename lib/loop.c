@@ -375,6 +375,8 @@ static int loop_run(corio__loop *l)
 		t = corio__pick_next(l);
 		if (t)
 			corio__switch(l, NULL, t);
+		if (l->dying_stack)
+			corio__reap_dying(l);
 		if (!l->closing && l->main->state == CORIO__T_DONE) {
 			l->closing = true;
 			corio__mailbox_refuse_new(l);
@@ -690,6 +692,8 @@ CORIO__API int corio_loop_stats(corio_stats *st)
 		return -EINVAL;
 	if (!l)
 		return -EPERM;
+	if (l->dying_stack && l->current)
+		corio__reap_dying(l); /* count it as pooled, as it is about to be */
 	*st = l->st;
 	st->tasks_alive = l->nalive;
 	st->stacks_mapped = l->stacks.nmapped;

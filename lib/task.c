@@ -122,11 +122,11 @@ void corio__task_release(corio__loop *l, corio_task *t)
 	corio__task_free_if_released(l, t);
 }
 
-void corio__suspend(corio__loop *l)
+static __attribute__((noinline)) void suspend_slow(corio__loop *l, corio_task *self,
+						   corio_task *next)
 {
-	corio_task *self = l->current;
-	corio_task *next = corio__pick_next(l);
-
+	if (l->dying_stack)
+		corio__reap_dying(l); /* a task that ended before: not our stack */
 	if (next == self) {
 		/* Yielded with nobody else ready: keep running. It still was a
 		 * suspension point, so debug mode times the next slice anew. */
@@ -136,6 +136,34 @@ void corio__suspend(corio__loop *l)
 		return;
 	}
 	corio__switch(l, self, next);
+}
+
+void corio__suspend(corio__loop *l)
+{
+	corio_task *self = l->current;
+	corio_task *next = corio__pick_next(l);
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	suspend_slow(l, self, next);
+#else
+	/* The hot path (every yield and every wait) makes no call but the
+	 * switch itself, as a tail call: no frame of its own to build. Debug
+	 * mode and the sanitizers' fiber hooks take corio__switch. */
+	if (CORIO__UNLIKELY(l->debug || next == self || l->dying_stack)) {
+		suspend_slow(l, self, next);
+		return;
+	}
+	l->current = next;
+	l->st.switches++;
+	if (next) {
+		next->state = CORIO__T_RUNNING;
+		CORIO__PROBE2(switch, self->id, next->id);
+		corio__ctx_switch(&self->ctx, &next->ctx);
+	} else {
+		CORIO__PROBE2(switch, self->id, 0);
+		corio__ctx_switch(&self->ctx, &l->sched);
+	}
+#endif
 }
 
 int corio__block(corio__loop *l, corio__wait *w, uint64_t deadline)
@@ -205,6 +233,8 @@ corio_task *corio__spawn(corio__loop *l, int (*fn)(void *), void *arg, const cor
 		errno = ENOMEM;
 		return NULL;
 	}
+	if (l->dying_stack)
+		corio__reap_dying(l); /* that stack is the warmest to reuse */
 	s = corio__stack_get(&l->stacks, size);
 	if (!s) {
 		if (errno != EINVAL)
