@@ -7,6 +7,10 @@
 #   make bench [BENCH=family] [BENCH_SECONDS=n]
 #                             the benchmark suite: table + build/bench/results.json
 #   make examples             build and run docs/examples
+#   make perf-check [UPDATE=1]  instructions per operation (callgrind) against
+#                             bench/budgets; fails on a regression > 5% (CI)
+#   make perf [PERF_BENCH="switch spawn echo"] [PERF_SECONDS=n]
+#                             perf stat + perf record: build/perf/report.txt, flame graphs
 #   make install PREFIX=/usr/local [DESTDIR=...]   / make uninstall
 #
 # Missing Debian packages are installed first when run as root; otherwise
@@ -41,8 +45,8 @@ LDAPP    := -rdynamic
 
 # Debian packages: what `make` needs, and what only `make bench` wants.
 DEPS_CORE  := gcc make pkg-config liburing-dev libjemalloc-dev libcmocka-dev \
-              systemtap-sdt-dev libboost-context-dev libuv1-dev gdb
-DEPS_BENCH := python3 fio nginx-light wrk
+              systemtap-sdt-dev libboost-context-dev libuv1-dev gdb valgrind
+DEPS_BENCH := python3 fio nginx-light wrk gnuplot-nox
 
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_ASM  := lib/arch/switch_x86_64.S
@@ -62,6 +66,8 @@ TOOL_SRC := $(wildcard tools/*.c)
 TOOL_BIN := $(patsubst tools/%.c,$(BUILD)/bin/%,$(TOOL_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_HDR := $(wildcard bench/*.h)
+# bench/perfcheck.c is a program of its own (make perf-check), not a family.
+BENCH_SRC := $(filter-out bench/perfcheck.c,$(BENCH_SRC))
 
 EX_SRC   := $(wildcard docs/examples/*.c)
 EX_BIN   := $(patsubst docs/examples/%.c,$(BUILD)/examples/%,$(EX_SRC))
@@ -155,6 +161,44 @@ bench: all
 	@mkdir -p $(BUILD)/bench
 	$(BUILD)/bin/corio-bench $(BENCH) --seconds $(BENCH_SECONDS) \
 	    --json $(BUILD)/bench/results.json --markdown docs/benchmarks.md --python-dir bench
+
+# Instructions per operation, counted by callgrind (docs/perf.md): the CI
+# gate. valgrind is in DEPS_CORE so that the library is built with its
+# headers (client requests in io.c and stack.c) before it is measured;
+# if this run has just installed it, the library is rebuilt first.
+# UPDATE=1 rewrites bench/budgets from the measured values.
+PERFCHECK      := $(BUILD)/perf-check/perfcheck
+PERFCHECK_RUNS ?= 1
+UPDATE         ?=
+.PHONY: perf-check perf
+perf-check:
+	@if [ -n "$(SANITIZE)" ]; then \
+	    echo "perf-check: the budgets are for the plain build: run it without SANITIZE" >&2; exit 1; fi
+	@had=$$(dpkg-query -W -f='$${Status}' valgrind 2>/dev/null | grep -c 'install ok installed'); \
+	    sh tools/deps.sh valgrind || exit 1; \
+	    if [ "$$had" = 0 ] && command -v dpkg-query >/dev/null; then \
+	        echo "perf-check: valgrind was just installed: rebuilding the library with its headers"; \
+	        rm -f $(LIB_OBJ); fi
+	@$(MAKE) --no-print-directory $(PERFCHECK)
+	@sh bench/perfcheck.sh $(if $(filter 1 yes true,$(UPDATE)),--update) --runs $(PERFCHECK_RUNS) \
+	    $(PERFCHECK) bench/budgets $(BUILD)/perf-check
+# Plain glibc malloc (no jemalloc): nothing measured allocates, and
+# jemalloc's time-based purging would make counts drift if something did.
+$(PERFCHECK): bench/perfcheck.c include/corio.h $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(APPFLAGS) $(LDAPP) -o $@ $< $(STATIC) $(LDLIBS_CORE)
+
+# Profiles with Linux perf (not a CI gate): perf stat and perf record
+# --call-graph fp of chosen benchmarks, a text report, folded stacks and
+# flame graphs in build/perf/. linux-perf is wanted by this target only.
+DEPS_PERF    := linux-perf python3
+PERF_BENCH   ?= switch spawn echo
+PERF_SECONDS ?= 2
+PERF_CALLGRAPH ?= fp
+perf: tools
+	@sh tools/deps.sh $(DEPS_PERF)
+	@PERF_SECONDS=$(PERF_SECONDS) PERF_CALLGRAPH=$(PERF_CALLGRAPH) \
+	    sh bench/perf.sh $(BUILD) $(BUILD)/perf $(PERF_BENCH)
 
 install: lib
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PCDIR)
