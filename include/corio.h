@@ -602,14 +602,18 @@ ssize_t corio_write_fixed(int fd, const void *buf, size_t n, int64_t off, unsign
  * call corio (it runs on no loop). The pool is shared by every loop and
  * started on first use, with CORIO_THREADS workers (default: the number of
  * cores, at least 4) unless corio_threads_set() said otherwise; its queue is
- * bounded (4096 jobs): past that, jobs wait on their loop, in order.
+ * bounded (4096 jobs): past that, jobs wait on their loop, in order. An
+ * idle worker (one at a time) watches the queue for CORIO_THREADS_SPIN_US
+ * microseconds (default 50, yielding the CPU meanwhile; 0 turns it off)
+ * before it sleeps, so a job that comes soon needs no wake-up.
  *
  * Cancellation and deadlines cannot interrupt fn, and fn may use memory on
  * the caller's stack (arg often points there): a cancelled corio_to_thread
  * returns -ECANCELED (or -ETIMEDOUT) only after fn has returned, and fn's
  * result is then lost. A call cancelled while still queued (no worker has
- * taken it) is withdrawn and returns at once; fn never runs. -EPERM outside a task, -EINVAL for fn NULL, -EAGAIN
- * if no worker thread could be started.
+ * taken it) is withdrawn and returns at once; fn never runs. -EPERM
+ * outside a task, -EINVAL for fn NULL, -EAGAIN if no worker thread could be
+ * started.
  */
 int corio_to_thread(int (*fn)(void *), void *arg);
 
