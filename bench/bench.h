@@ -176,6 +176,29 @@ bool bench_sibling(const char *name, char *path, size_t cap);
 bool bench_which(const char *name, char *path, size_t cap);
 
 /* ------------------------------------------------------------------------
+ * Plots (plot.c), drawn into the Markdown file
+ * ------------------------------------------------------------------------ */
+
+enum {
+	PLOT_LOGX         = 1u << 0,
+	PLOT_LOGY         = 1u << 1,
+	PLOT_PERCENTILE_X = 1u << 2, /* x is a percentile, drawn on a "nines" axis */
+};
+
+/* Declares a chart (again: updates its labels). id names its SVG file. */
+void bench_plot_chart(const char *id, const char *title, const char *xlabel, const char *ylabel,
+		      unsigned flags);
+/* Adds point (x, y) to the line `series` of chart id. */
+void bench_plot_point(const char *id, const char *series, double x, double y);
+/* A paragraph under the Plots heading (how the points were measured). */
+void bench_plot_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Writes the Plots section: each chart drawn by gnuplot as SVG into bench/
+ * beside md_path and referenced from it, then its numbers as a table. When
+ * gnuplot is missing or fails, the section says so and keeps the tables.
+ * Nothing when no chart has points. */
+void bench_plot_markdown(FILE *md, const char *md_path);
+
+/* ------------------------------------------------------------------------
  * Families
  * ------------------------------------------------------------------------ */
 

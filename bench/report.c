@@ -18,7 +18,7 @@
 
 #include "bench.h"
 
-#define MAX_LEGENDS 8
+#define MAX_LEGENDS 16
 
 static struct bench_row *rows;
 static size_t nrows, caprows;
@@ -420,6 +420,7 @@ int bench_report_markdown(const char *path, const char *cmdline)
 			print_note(f, i, true, "- ");
 		}
 	}
+	bench_plot_markdown(f, path);
 	if (fflush(f) != 0 || ferror(f))
 		r = -errno;
 	if (fclose(f) != 0 && r == 0)

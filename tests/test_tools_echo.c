@@ -15,6 +15,10 @@
  *     requests, anything else is an error (exit status 1)
  *   - corio-load fails (status 1, with the reason) when it cannot connect,
  *     and refuses bad command lines (status 2)
+ *   - --loops 2: both loops listen on the port picked (SO_REUSEPORT), many
+ *     raw clients and corio-load are all echoed, --stats gives each loop's
+ *     counters and their total, SIGTERM ends it with status 0; --max-conns
+ *     counts the connections of both loops together
  *
  * Each test skips when the tools are not built.
  */
@@ -725,6 +729,102 @@ static void test_load_failures(void **state)
 	(void)state;
 }
 
+/* ------------------------------------------------------------------------
+ * --loops
+ * ------------------------------------------------------------------------ */
+
+/* The number after "<label>: connections accepted " in the server's stats;
+ * fails the test if absent. */
+static long stat_accepted(const char *out, const char *label)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "corio-echo: %s: connections accepted ", label);
+	p = strstr(out, pat);
+	if (!p)
+		fail_msg("no \"%s\" in:\n%s", pat, out);
+	return strtol(p + strlen(pat), NULL, 10);
+}
+
+static void test_loops(void **state)
+{
+	enum { NRAW = 64 };
+	struct child srv, load;
+	char port[16], msg[64];
+	int fds[NRAW], rc;
+	long l0, l1;
+
+	NEED_TOOLS();
+	echo_start(&srv, "--loops", "2", "--stats", NULL);
+	snprintf(port, sizeof(port), "%d", srv.port);
+
+	/* Many connections open at once, each echoed on its own. */
+	for (int i = 0; i < NRAW; i++)
+		fds[i] = client_connect(srv.port);
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < NRAW; i++) {
+			snprintf(msg, sizeof(msg), "connection %d round %d", i, round);
+			if (!echoes(fds[i], msg))
+				fail_msg("connection %d round %d not echoed", i, round);
+		}
+	for (int i = 0; i < NRAW; i++)
+		close(fds[i]);
+
+	/* corio-load: 32 connections for 1 s, every byte checked. */
+	{
+		char *argv[] = { load_bin, "echo", "--port", port, "--conns", "32", "--size", "64",
+				 "--seconds", "1", "--json", NULL };
+		rc = run_tool(&load, argv);
+		if (rc != 0)
+			fail_msg("corio-load exited %d:\n%s", rc, load.buf);
+		assert_true(json_num(load.buf, "requests") > 0);
+		assert_true(json_num(load.buf, "errors") == 0);
+	}
+	echo_stop(&srv, SIGTERM);
+	print_message("%s", srv.buf);
+	/* Every connection counted once, on one loop or the other; with 96
+	 * connections hashed over two listeners, both loops got some. */
+	l0 = stat_accepted(srv.buf, "loop 0");
+	l1 = stat_accepted(srv.buf, "loop 1");
+	assert_int_equal(stat_accepted(srv.buf, "total (2 loops)"), NRAW + 32);
+	assert_int_equal(l0 + l1, NRAW + 32);
+	assert_true(l0 > 0 && l1 > 0);
+	assert_contains(srv.buf, "most open at once ");
+	assert_contains(srv.buf, "tasks spawned");
+	(void)state;
+}
+
+/* --max-conns with two loops: the limit is the server's, not each loop's. */
+static void test_loops_max_conns(void **state)
+{
+	enum { N = 12, MAX = 4 };
+	struct child srv;
+	int fds[N], open_ok = 0;
+
+	NEED_TOOLS();
+	echo_start(&srv, "--loops", "2", "--max-conns", "4");
+	/* One at a time, so each is admitted or closed before the next. */
+	for (int i = 0; i < N; i++) {
+		fds[i] = client_connect(srv.port);
+		if (echoes(fds[i], "hello")) {
+			open_ok++;
+		} else {
+			assert_true(closed_within(fds[i], 2000));
+			close(fds[i]);
+			fds[i] = -1;
+		}
+	}
+	assert_int_equal(open_ok, MAX);
+	echo_stop(&srv, SIGINT);
+	for (int i = 0; i < N; i++)
+		if (fds[i] >= 0) {
+			assert_true(closed_within(fds[i], 1000));
+			close(fds[i]);
+		}
+	(void)state;
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -734,6 +834,8 @@ int main(int argc, char **argv)
 		TOOLS_TEST(test_bad_clients),
 		TOOLS_TEST(test_load_http),
 		TOOLS_TEST(test_load_failures),
+		TOOLS_TEST(test_loops),
+		TOOLS_TEST(test_loops_max_conns),
 	};
 
 	check_init(argc, argv);

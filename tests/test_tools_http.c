@@ -8,6 +8,11 @@
  * or the sanitized build's); when it is missing, each test is skipped.
  * Every socket has 5 s send and receive timeouts, so a server that stops
  * answering fails a test instead of hanging it.
+ *
+ * --loops 2 gets its own tests: many connections (some pipelining) all
+ * answered, every one counted once across the two loops' --stats lines,
+ * both loops used, a clean SIGTERM; --max-conns shared by the loops; and
+ * --work-us making each request take at least that long.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -774,8 +779,10 @@ static void test_seconds_and_stats(void **state)
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		fail_msg("exit: %s\n%s", check_status_str(st, buf, sizeof(buf)), s.log);
 	assert_contains(s.log, "stopped (--seconds elapsed)");
+	assert_contains(s.log, "loop 0: connections=1 ");
+	assert_contains(s.log, "total (1 loop): connections=1 ");
 	assert_contains(s.log, "requests=1 ");
-	assert_contains(s.log, "loop: tasks_spawned=");
+	assert_contains(s.log, " tasks_spawned=");
 	cl_expect_closed(&c, 1000);
 	cl_close(&c);
 }
@@ -834,6 +841,134 @@ static void test_garbage(void **state)
 	srv_stop(&s);
 }
 
+/* The number after "<label>: <key>=" in the --stats lines; fails the test
+ * if absent. */
+static long stat_num(const char *log, const char *label, const char *key)
+{
+	char pat[64];
+	const char *line, *p, *eol;
+
+	snprintf(pat, sizeof(pat), "\n%s: ", label);
+	line = strstr(log, pat);
+	if (!line)
+		fail_msg("no \"%s\" line in:\n%s", label, log);
+	eol = strchr(line + 1, '\n');
+	snprintf(pat, sizeof(pat), " %s=", key);
+	p = strstr(line, pat);
+	if (!p || (eol && p > eol))
+		fail_msg("no %s= on the \"%s\" line in:\n%s", key, label, log);
+	return strtol(p + strlen(pat), NULL, 10);
+}
+
+/* --loops 2: 64 connections at once, each with three keep-alive GETs (every
+ * fourth connection pipelines them), all answered, with 50 us of --work-us
+ * on both loops; the counters add up. */
+static void test_loops(void **state)
+{
+	enum { N = 64 };
+	static struct client c[N];
+	struct srv s;
+	struct resp r;
+	long conns0, conns1;
+
+	SKIP_IF_NO_BIN();
+	srv_start(&s, "--loops", "2", "--stats", "--work-us", "50", NULL);
+	for (int i = 0; i < N; i++)
+		cl_open(&c[i], s.port);
+	for (int i = 0; i < N; i++) {
+		if (i % 4 == 0) {
+			for (int k = 0; k < 3; k++)
+				cl_sends(&c[i], GET);
+			for (int k = 0; k < 3; k++) {
+				cl_response(&c[i], false, &r);
+				expect_ok_body(&r);
+			}
+			continue;
+		}
+		for (int k = 0; k < 3; k++) {
+			cl_sends(&c[i], GET);
+			cl_response(&c[i], false, &r);
+			expect_ok_body(&r);
+		}
+	}
+	/* All still open: the stop cancels them on both loops. */
+	srv_stop(&s);
+	for (int i = 0; i < N; i++) {
+		cl_expect_closed(&c[i], 1000);
+		cl_close(&c[i]);
+	}
+	assert_contains(s.log, "stopped (SIGTERM)");
+	conns0 = stat_num(s.log, "loop 0", "connections");
+	conns1 = stat_num(s.log, "loop 1", "connections");
+	assert_int_equal(conns0 + conns1, N);
+	assert_true(conns0 > 0 && conns1 > 0);
+	assert_int_equal(stat_num(s.log, "total (2 loops)", "connections"), N);
+	assert_int_equal(stat_num(s.log, "total (2 loops)", "requests"), 3 * N);
+	assert_int_equal(stat_num(s.log, "total (2 loops)", "answered_200"), 3 * N);
+	assert_int_equal(stat_num(s.log, "loop 0", "requests") + stat_num(s.log, "loop 1", "requests"),
+			 3 * N);
+	assert_true(stat_num(s.log, "loop 1", "tasks_spawned") > 0);
+}
+
+/* --max-conns is the server's limit, whichever loop a connection lands on. */
+static void test_loops_max_conns(void **state)
+{
+	enum { N = 10, MAX = 3 };
+	struct client c[N];
+	struct srv s;
+	struct resp r;
+	int served = 0, refused = 0;
+
+	SKIP_IF_NO_BIN();
+	srv_start(&s, "--loops", "2", "--max-conns", "3", NULL);
+	for (int i = 0; i < N; i++) {
+		cl_open(&c[i], s.port);
+		cl_sends(&c[i], GET);
+		cl_response(&c[i], false, &r);
+		if (r.status == 200) {
+			expect_ok_body(&r);
+			served++;
+		} else {
+			assert_int_equal(r.status, 503);
+			assert_true(r.close);
+			cl_expect_closed(&c[i], 2000);
+			refused++;
+		}
+	}
+	assert_int_equal(served, MAX);
+	assert_int_equal(refused, N - MAX);
+	for (int i = 0; i < N; i++)
+		cl_close(&c[i]);
+	srv_stop(&s);
+}
+
+/* --work-us: every request costs at least that much time to answer. */
+static void test_work_us(void **state)
+{
+	struct srv s;
+	struct client c;
+	struct resp r;
+	uint64_t t0, ms;
+
+	SKIP_IF_NO_BIN();
+	srv_start(&s, "--work-us", "5000", "--stats", NULL);
+	cl_open(&c, s.port);
+	t0 = corio_now_ns();
+	for (int i = 0; i < 10; i++) {
+		cl_sends(&c, GET);
+		cl_response(&c, false, &r);
+		expect_ok_body(&r);
+	}
+	ms = check_ms_since(t0);
+	/* 10 x 5 ms of CPU; a calibration slightly off still gives most. */
+	if (ms < 40)
+		fail_msg("10 requests with --work-us 5000 took only %llu ms",
+			 (unsigned long long)ms);
+	cl_close(&c);
+	srv_stop(&s);
+	assert_contains(s.log, "work: 5000 us per request = ");
+}
+
 static void test_usage(void **state)
 {
 	int p[2], st;
@@ -889,6 +1024,9 @@ int main(int argc, char **argv)
 		CHECK_TEST(test_signals),
 		CHECK_TEST(test_seconds_and_stats),
 		CHECK_TEST(test_garbage),
+		CHECK_TEST(test_loops),
+		CHECK_TEST(test_loops_max_conns),
+		CHECK_TEST(test_work_us),
 		CHECK_TEST(test_usage),
 	};
 

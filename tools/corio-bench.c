@@ -33,8 +33,9 @@ static const struct family families[] = {
 	{ "switch", "raw context switch and corio_yield vs Boost fcontext and ucontext", bench_switch },
 	{ "spawn",  "spawn + join of an empty task vs pthread_create + join; malloc check", bench_spawn },
 	{ "sleep",  "100k and 1M sleeping tasks: wall time and memory vs libuv and asyncio", bench_sleep },
-	{ "echo",   "TCP echo, 64 B, 50 and 500 connections: corio-echo vs epoll and libuv", bench_echo },
-	{ "http",   "HTTP keep-alive GET, 100 connections: corio-http vs nginx (1 worker)", bench_http },
+	{ "echo",   "TCP echo, 64 B, 50 and 500 connections (sweep 1-100): corio-echo vs epoll and libuv", bench_echo },
+	{ "http",   "HTTP keep-alive GET, 100 connections (sweep 1-500): corio-http vs nginx "
+		    "(1 worker); 2 loops vs 1 at 20 us of work per request", bench_http },
 	{ "file",   "4 KiB random reads, depth 32, 1 GiB file: corio-fileread vs fio", bench_file },
 	{ "thread", "corio_to_thread round trip and 1000 in flight vs libuv uv_queue_work", bench_thread },
 	{ "process", "corio_run_in_process, 64 B each way, vs a socketpair child and Python", bench_process },
@@ -56,7 +57,8 @@ static void usage(FILE *f)
 		"  --seconds S          timed-loop budget per row of switch/spawn (default 1)\n"
 		"  --reps N             samples per figure, median reported (default 5, max %d)\n"
 		"  --json PATH          also write the rows as a JSON array (\"-\": stdout, table to stderr)\n"
-		"  --markdown PATH      also write the table as Markdown, with machine and command line\n"
+		"  --markdown PATH      also write the table as Markdown, with machine and command line,\n"
+		"                       and the echo/http plots (SVG by gnuplot, in bench/ beside PATH)\n"
 		"  --python-dir DIR     where sleep_asyncio.py lives (default: bench)\n"
 		"  --python-timeout S   seconds before an asyncio run is killed (default 60)\n"
 		"  --quick              skip the slowest baselines (asyncio with a million tasks)\n"

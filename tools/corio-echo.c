@@ -1,7 +1,7 @@
 /*
  * corio-echo - a TCP echo server on corio: one task per connection.
  *
- *   corio-echo --port N [--host H] [--backlog N] [--max-conns N]
+ *   corio-echo --port N [--host H] [--backlog N] [--loops N] [--max-conns N]
  *              [--idle-ms N] [--stats] [--seconds S]
  *
  * The main task listens, prints "listening on HOST:PORT" (flushed, so a
@@ -10,8 +10,16 @@
  * signalfd through the ring) or the end of --seconds. Then it cancels the
  * accept loop, closes the listener and returns: corio_run cancels every
  * connection still open (each closes its socket) and returns once they all
- * have ended. With --stats, the loop's counters are printed then, after
- * the last connection ended.
+ * have ended. With --stats, the counters are printed then.
+ *
+ * --loops N runs that on N loops (corio_run_loops, one thread each; 0 = one
+ * per core): each loop listens on the same port with SO_REUSEPORT and runs
+ * its own accept loop and connections; tools/srv_loops.h has how they agree
+ * on the port and stop together. Loop 0 prints the "listening on" line once
+ * every loop listens, and reads the signals and keeps --seconds. --max-conns
+ * counts the connections of every loop together. --stats prints each loop's
+ * counters (kept by the last task to end on that loop) and their total,
+ * once every loop has ended.
  *
  * Each connection is a detached task echoing every byte it receives
  * (corio_recv, corio_send_all). With --idle-ms, each receive and each send
@@ -37,6 +45,8 @@
 
 #include <corio.h>
 
+#include "srv_loops.h"
+
 #define BUF_SIZE (16 * 1024)
 
 struct opts {
@@ -47,23 +57,40 @@ struct opts {
 	uint64_t    idle_ms;   /* 0: none */
 	double      seconds;   /* 0: until a signal */
 	bool        stats;
+	int         nloops;    /* 0: one per core */
+};
+
+/* One loop's counters, saved by the last of its tasks to end and printed
+ * by main() once every loop's thread is joined. */
+struct loop_result {
+	bool        done, have_stats;
+	uint64_t    accepted, rejected, idle_closed, accept_errors, bytes;
+	corio_stats st;
+};
+
+/* One loop's state: only that loop's thread touches it, so no locking. */
+struct lstate {
+	int         idx;
+	long        nconns;     /* open on this loop */
+	bool        stopping;   /* main has returned: connections are being cancelled */
+	bool        saved;      /* the counters are in g.res */
+	uint64_t    accepted, rejected, idle_closed, accept_errors;
+	uint64_t    bytes;
 };
 
 struct conn {
-	struct conn *prev, *next;
-	int          fd;
-	char         buf[BUF_SIZE];
+	struct lstate *L;
+	int            fd;
+	char           buf[BUF_SIZE];
 };
 
-/* The server's state: one loop, one thread, so no locking. */
+/* Options (set before any loop starts, then only read) and what the loops
+ * share (atomics, in srv_loops). */
 static struct {
-	struct opts o;
-	struct conn head;       /* list of open connections (a ring) */
-	long        nconns;
-	bool        stopping;   /* main has returned: connections are being cancelled */
-	bool        stats_done;
-	uint64_t    accepted, rejected, idle_closed, accept_errors, max_seen;
-	uint64_t    bytes;
+	struct opts         o;
+	int                 sfd;
+	struct srv_loops    loops;
+	struct loop_result *res;   /* [loops.nloops] */
 } g;
 
 static void usage(FILE *f)
@@ -77,11 +104,14 @@ static void usage(FILE *f)
 		"  --port N        port to listen on; 0 picks a free one (required)\n"
 		"  --host H        address to bind (default 127.0.0.1; 0.0.0.0 or :: for all)\n"
 		"  --backlog N     listen backlog (default SOMAXCONN)\n"
-		"  --max-conns N   connections open at once; more are closed at once (default 0: no limit)\n"
+		"  --loops N       event loops, one thread each, each with its own SO_REUSEPORT\n"
+		"                  listener on the port (default 1; 0 = one per core)\n"
+		"  --max-conns N   connections open at once, all loops together; more are closed\n"
+		"                  at once (default 0: no limit)\n"
 		"  --idle-ms N     close a connection that sends nothing (or reads nothing back)\n"
 		"                  for N ms (default 0: never)\n"
 		"  --seconds S     stop after S seconds (default 0: run until SIGINT/SIGTERM)\n"
-		"  --stats         print the server's and the loop's counters at exit\n"
+		"  --stats         print each loop's counters and their total at exit\n"
 		"  --help          this text\n"
 		"\n"
 		"It prints \"listening on HOST:PORT\" once the socket listens (with --port 0,\n"
@@ -115,27 +145,79 @@ static bool parse_seconds(const char *s, double *v)
 	return true;
 }
 
+/* Keeps this loop's counters for main(): called by the last task to end
+ * on the loop (main, or the last connection once main has returned). */
+static void save_result(struct lstate *L)
+{
+	struct loop_result *r;
+
+	if (!g.o.stats || L->saved)
+		return;
+	L->saved = true;
+	r = &g.res[L->idx];
+	r->accepted = L->accepted;
+	r->rejected = L->rejected;
+	r->idle_closed = L->idle_closed;
+	r->accept_errors = L->accept_errors;
+	r->bytes = L->bytes;
+	r->have_stats = corio_loop_stats(&r->st) == 0;
+	r->done = true;
+}
+
+static void print_result(const char *label, const struct loop_result *r, long most_open)
+{
+	printf("corio-echo: %s: connections accepted %llu, rejected (max-conns) %llu, "
+	       "closed idle %llu, ",
+	       label, (unsigned long long)r->accepted, (unsigned long long)r->rejected,
+	       (unsigned long long)r->idle_closed);
+	if (most_open >= 0)
+		printf("most open at once %ld, ", most_open);
+	printf("accept errors %llu, bytes echoed %llu",
+	       (unsigned long long)r->accept_errors, (unsigned long long)r->bytes);
+	if (r->have_stats)
+		printf("; tasks spawned %llu, alive %llu, switches %llu, turns %llu, submits %llu, "
+		       "completions %llu, syscalls %llu, timers fired %llu",
+		       (unsigned long long)r->st.tasks_spawned, (unsigned long long)r->st.tasks_alive,
+		       (unsigned long long)r->st.switches, (unsigned long long)r->st.turns,
+		       (unsigned long long)r->st.submits, (unsigned long long)r->st.completions,
+		       (unsigned long long)r->st.syscalls, (unsigned long long)r->st.timers_fired);
+	putchar('\n');
+}
+
+/* After every loop has ended: a line per loop, then the total. */
 static void print_stats(void)
 {
-	corio_stats st;
+	struct loop_result sum = { .done = true, .have_stats = true };
+	char label[32];
 
-	if (!g.o.stats || g.stats_done)
-		return;
-	g.stats_done = true;
-	printf("corio-echo: connections accepted %llu, rejected (max-conns) %llu, "
-	       "closed idle %llu, most open at once %llu, accept errors %llu, bytes echoed %llu\n",
-	       (unsigned long long)g.accepted, (unsigned long long)g.rejected,
-	       (unsigned long long)g.idle_closed, (unsigned long long)g.max_seen,
-	       (unsigned long long)g.accept_errors, (unsigned long long)g.bytes);
-	if (corio_loop_stats(&st) == 0)
-		printf("corio-echo: loop %d: tasks spawned %llu, alive %llu, switches %llu, "
-		       "turns %llu, submits %llu, completions %llu, syscalls %llu, "
-		       "timers fired %llu\n",
-		       corio_loop_index(), (unsigned long long)st.tasks_spawned,
-		       (unsigned long long)st.tasks_alive, (unsigned long long)st.switches,
-		       (unsigned long long)st.turns, (unsigned long long)st.submits,
-		       (unsigned long long)st.completions, (unsigned long long)st.syscalls,
-		       (unsigned long long)st.timers_fired);
+	for (int i = 0; i < g.loops.nloops; i++) {
+		const struct loop_result *r = &g.res[i];
+
+		if (!r->done) {
+			printf("corio-echo: loop %d: did not run\n", i);
+			continue;
+		}
+		snprintf(label, sizeof(label), "loop %d", i);
+		print_result(label, r, -1);
+		sum.accepted += r->accepted;
+		sum.rejected += r->rejected;
+		sum.idle_closed += r->idle_closed;
+		sum.accept_errors += r->accept_errors;
+		sum.bytes += r->bytes;
+		if (!r->have_stats)
+			continue;
+		sum.st.tasks_spawned += r->st.tasks_spawned;
+		sum.st.tasks_alive += r->st.tasks_alive;
+		sum.st.switches += r->st.switches;
+		sum.st.turns += r->st.turns;
+		sum.st.submits += r->st.submits;
+		sum.st.completions += r->st.completions;
+		sum.st.syscalls += r->st.syscalls;
+		sum.st.timers_fired += r->st.timers_fired;
+	}
+	snprintf(label, sizeof(label), "total (%d loop%s)", g.loops.nloops,
+		 g.loops.nloops == 1 ? "" : "s");
+	print_result(label, &sum, atomic_load(&g.loops.max_seen));
 	fflush(stdout);
 }
 
@@ -166,13 +248,6 @@ static ssize_t idle_send_all(int fd, const void *buf, size_t n)
 	return r;
 }
 
-static void conn_unlink(struct conn *c)
-{
-	c->prev->next = c->next;
-	c->next->prev = c->prev;
-	g.nconns--;
-}
-
 /*
  * One connection. Ends on EOF, on an error (a reset, say: that is the
  * client's business, not a failure of the server), on the idle deadline,
@@ -182,24 +257,27 @@ static void conn_unlink(struct conn *c)
 static int conn_task(void *arg)
 {
 	struct conn *c = arg;
+	struct lstate *L = c->L;
 	ssize_t r;
 
 	for (;;) {
 		r = idle_recv(c->fd, c->buf, sizeof(c->buf));
 		if (r <= 0)
 			break;
-		g.bytes += (uint64_t)r;
+		L->bytes += (uint64_t)r;
 		r = idle_send_all(c->fd, c->buf, (size_t)r);
 		if (r < 0)
 			break;
 	}
 	if (r == -ETIMEDOUT)
-		g.idle_closed++;
+		L->idle_closed++;
 	corio_close(c->fd);
-	conn_unlink(c);
 	free(c);
-	if (g.stopping && g.nconns == 0)
-		print_stats();
+	srv_release(&g.loops);
+	if (--L->nconns == 0 && L->stopping) {
+		save_result(L);
+		free(L);
+	}
 	return 0;
 }
 
@@ -224,14 +302,20 @@ static bool accept_error_is_transient(int e)
 	}
 }
 
+struct acceptor {
+	struct lstate *L;
+	int            lfd;
+};
+
 /* The accept loop; ends when cancelled. */
 static int accept_task(void *arg)
 {
-	int lfd = (int)(intptr_t)arg;
+	struct acceptor *a = arg;
+	struct lstate *L = a->L;
 	int one = 1;
 
 	for (;;) {
-		int fd = corio_accept(lfd, NULL, NULL);
+		int fd = corio_accept(a->lfd, NULL, NULL);
 		struct conn *c;
 		corio_task *t;
 
@@ -242,39 +326,37 @@ static int accept_task(void *arg)
 				continue;
 			/* Out of fds or memory: say so once in a while, wait a
 			 * little (the error would repeat at once), go on. */
-			if (g.accept_errors++ % 1000 == 0)
+			if (L->accept_errors++ % 1000 == 0)
 				fprintf(stderr, "corio-echo: accept: %s\n", strerror(-fd));
 			if (corio_sleep_ms(10) == -ECANCELED)
 				return 0;
 			continue;
 		}
-		g.accepted++;
-		if (g.o.max_conns && g.nconns >= g.o.max_conns) {
-			g.rejected++;
+		L->accepted++;
+		if (!srv_admit(&g.loops, g.o.max_conns)) {
+			L->rejected++;
 			close(fd); /* nothing of corio's is pending on it */
 			continue;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c = malloc(sizeof(*c));
 		if (!c) {
+			srv_release(&g.loops);
 			close(fd);
 			continue;
 		}
 		c->fd = fd;
+		c->L = L;
 		t = corio_spawn(conn_task, c);
 		if (!t) {
-			if (g.accept_errors++ % 1000 == 0)
+			if (L->accept_errors++ % 1000 == 0)
 				fprintf(stderr, "corio-echo: spawn: %s\n", strerror(errno));
+			srv_release(&g.loops);
 			close(fd);
 			free(c);
 			continue;
 		}
-		c->next = g.head.next;
-		c->prev = &g.head;
-		g.head.next->prev = c;
-		g.head.next = c;
-		if ((uint64_t)++g.nconns > g.max_seen)
-			g.max_seen = (uint64_t)g.nconns;
+		L->nconns++;
 		corio_detach(t);
 	}
 }
@@ -292,37 +374,49 @@ static int take_signal(void)
 }
 
 /*
- * Waits for SIGINT/SIGTERM, or the end of --seconds. The signals are
- * blocked and read from sfd through the ring; should the kernel refuse
- * that read, they are polled for every 50 ms instead.
+ * Loop 0's watcher: waits for SIGINT/SIGTERM, or the end of --seconds, then
+ * stops every loop. The signals are blocked and read from sfd through the
+ * ring; should the kernel refuse that read, they are polled for every 50 ms
+ * instead. Cancelled when the server stops for another reason.
  */
-static void wait_for_stop(int sfd)
+static int watch_task(void *arg)
 {
 	struct signalfd_siginfo si;
 	bool timed = g.o.seconds > 0, polling = false;
+	const char *why = NULL;
 	ssize_t r;
 
+	(void)arg;
 	if (timed && corio_deadline_push((uint64_t)(g.o.seconds * 1000.0 + 0.5)) < 0) {
 		fprintf(stderr, "corio-echo: cannot set the --seconds deadline\n");
-		return;
+		srv_loops_stop(&g.loops, "out of memory");
+		return 0;
 	}
 	for (;;) {
 		if (polling) {
 			if (take_signal()) {
 				fprintf(stderr, "corio-echo: signal received, stopping\n");
+				why = "signal";
 				break;
 			}
 			r = corio_sleep_ms(50);
-			if (r < 0)
-				break; /* -ETIMEDOUT: --seconds is over */
+			if (r < 0) {
+				why = r == -ETIMEDOUT ? "--seconds elapsed" : NULL;
+				break;
+			}
 			continue;
 		}
-		r = corio_read(sfd, &si, sizeof(si), -1);
+		r = corio_read(g.sfd, &si, sizeof(si), -1);
 		if (r == (ssize_t)sizeof(si)) {
 			fprintf(stderr, "corio-echo: %s, stopping\n", strsignal((int)si.ssi_signo));
+			why = si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM";
 			break;
 		}
-		if (r == -ETIMEDOUT || r == -ECANCELED)
+		if (r == -ETIMEDOUT) {
+			why = "--seconds elapsed";
+			break;
+		}
+		if (r == -ECANCELED)
 			break;
 		if (r == -EINTR || r == -EAGAIN)
 			continue;
@@ -330,49 +424,83 @@ static void wait_for_stop(int sfd)
 	}
 	if (timed)
 		corio_deadline_pop();
+	if (why)
+		srv_loops_stop(&g.loops, why);
+	return 0;
 }
 
 static int amain(void *arg)
 {
-	int sfd = (int)(intptr_t)arg;
-	corio_task *acceptor;
-	int lfd, port;
+	corio_task *acceptor, *watcher = NULL;
+	struct acceptor a;
+	struct lstate *L;
+	int lfd, port, idx = corio_loop_index();
 
-	g.head.next = g.head.prev = &g.head;
-	lfd = corio_listen_tcp(g.o.host, (uint16_t)g.o.port, g.o.backlog);
+	(void)arg;
+	L = calloc(1, sizeof(*L));
+	if (!L) {
+		srv_loops_stop(&g.loops, "out of memory");
+		return 1;
+	}
+	L->idx = idx < 0 ? 0 : idx;
+	lfd = srv_loops_listen(&g.loops);
 	if (lfd < 0) {
-		fprintf(stderr, "corio-echo: cannot listen on %s:%d: %s\n", g.o.host, g.o.port,
-			strerror(-lfd));
+		if (lfd == -EAGAIN)
+			fprintf(stderr, "corio-echo: not every loop started within %d ms\n",
+				SRV_START_MS);
+		else if (lfd == -ETIMEDOUT && L->idx > 0)
+			fprintf(stderr, "corio-echo: loop %d: loop 0 did not listen\n", L->idx);
+		else if (lfd != -ECANCELED)
+			fprintf(stderr, "corio-echo: cannot listen on %s:%d: %s\n", g.o.host,
+				g.o.port, strerror(-lfd));
+		free(L);
 		return 1;
 	}
 	port = corio_local_port(lfd);
 	if (port < 0) {
 		fprintf(stderr, "corio-echo: getsockname: %s\n", strerror(-port));
+		srv_loops_stop(&g.loops, "getsockname failed");
 		close(lfd);
+		free(L);
 		return 1;
 	}
-	printf(strchr(g.o.host, ':') ? "listening on [%s]:%d\n" : "listening on %s:%d\n",
-	       g.o.host, port);
-	fflush(stdout);
+	if (L->idx == 0) {
+		/* Every loop listens by now: srv_loops_listen waited. */
+		printf(strchr(g.o.host, ':') ? "listening on [%s]:%d\n" : "listening on %s:%d\n",
+		       g.o.host, port);
+		fflush(stdout);
+	}
 
-	acceptor = corio_spawn(accept_task, (void *)(intptr_t)lfd);
-	if (!acceptor) {
+	a.L = L;
+	a.lfd = lfd;
+	acceptor = corio_spawn(accept_task, &a);
+	if (L->idx == 0)
+		watcher = corio_spawn(watch_task, NULL);
+	if (!acceptor || (L->idx == 0 && !watcher)) {
 		fprintf(stderr, "corio-echo: spawn: %s\n", strerror(errno));
-		close(lfd);
-		return 1;
+		srv_loops_stop(&g.loops, "spawn failed");
+	} else {
+		corio_task_set_name(acceptor, "accept");
+		srv_loops_wait_stop(&g.loops);
 	}
-	corio_task_set_name(acceptor, "accept");
-	wait_for_stop(sfd);
 
-	corio_cancel(acceptor);
-	corio_join(acceptor);
+	if (watcher) {
+		corio_cancel(watcher);
+		corio_join(watcher);
+	}
+	if (acceptor) {
+		corio_cancel(acceptor);
+		corio_join(acceptor);
+	}
 	close(lfd);
 	/* The connections still open are cancelled by corio_run once main
-	 * has returned; the last one to end prints the counters. */
-	g.stopping = true;
-	if (g.nconns == 0)
-		print_stats();
-	return 0;
+	 * has returned; the last one to end keeps the counters. */
+	L->stopping = true;
+	if (L->nconns == 0) {
+		save_result(L);
+		free(L);
+	}
+	return acceptor && (idx != 0 || watcher) ? 0 : 1;
 }
 
 /* Room for many connections: the soft fd limit up to the hard one. */
@@ -392,6 +520,7 @@ int main(int argc, char **argv)
 		{ "port", required_argument, NULL, 'p' },
 		{ "host", required_argument, NULL, 'H' },
 		{ "backlog", required_argument, NULL, 'b' },
+		{ "loops", required_argument, NULL, 'l' },
 		{ "max-conns", required_argument, NULL, 'm' },
 		{ "idle-ms", required_argument, NULL, 'i' },
 		{ "seconds", required_argument, NULL, 's' },
@@ -405,6 +534,7 @@ int main(int argc, char **argv)
 
 	g.o.host = "127.0.0.1";
 	g.o.port = -1;
+	g.o.nloops = 1;
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'p':
@@ -427,6 +557,13 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			g.o.backlog = (int)v;
+			break;
+		case 'l':
+			if (!parse_long(optarg, 0, 1024, &v)) {
+				fprintf(stderr, "corio-echo: --loops wants 0..1024 (0: one per core)\n");
+				return 2;
+			}
+			g.o.nloops = (int)v;
 			break;
 		case 'm':
 			if (!parse_long(optarg, 0, 100000000, &v)) {
@@ -485,7 +622,24 @@ int main(int argc, char **argv)
 		perror("corio-echo: signalfd");
 		return 1;
 	}
-	r = corio_run(amain, (void *)(intptr_t)sfd);
+	g.sfd = sfd;
+	if (srv_loops_init(&g.loops, g.o.nloops, g.o.host, g.o.port, g.o.backlog) < 0) {
+		perror("corio-echo: eventfd");
+		close(sfd);
+		return 1;
+	}
+	g.res = calloc((size_t)g.loops.nloops, sizeof(*g.res));
+	if (!g.res) {
+		fprintf(stderr, "corio-echo: out of memory\n");
+		srv_loops_fini(&g.loops);
+		close(sfd);
+		return 1;
+	}
+	r = corio_run_loops(g.loops.nloops, amain, NULL);
+	if (g.o.stats)
+		print_stats();
+	srv_loops_fini(&g.loops);
+	free(g.res);
 	close(sfd);
 	if (r < 0) {
 		fprintf(stderr, "corio-echo: %s\n", strerror(-r));

@@ -1,8 +1,8 @@
 /*
  * corio-http - a small HTTP/1.1 server on corio: one task per connection.
  *
- *   corio-http --port N [--host H] [--loops 1] [--max-conns N] [--idle-ms N]
- *              [--body-size N] [--seconds S] [--stats]
+ *   corio-http --port N [--host H] [--loops N] [--max-conns N] [--idle-ms N]
+ *              [--body-size N] [--work-us N] [--seconds S] [--stats]
  *
  * Every GET is answered 200 with a fixed text/plain body ("Hello, World!",
  * or --body-size bytes of it repeated), HEAD the same without the body. It
@@ -37,6 +37,19 @@
  * --seconds close the listener, cancel every connection (their blocking
  * calls return -ECANCELED and they close their sockets), wait until all
  * have ended, and corio_run returns: exit status 0.
+ *
+ * --loops N runs N loops (corio_run_loops, one thread each; 0 = one per
+ * core), each with its own listener on the same port (SO_REUSEPORT), its
+ * own acceptor, connections and reaper; tools/srv_loops.h has how they
+ * agree on the port, stop together and share the --max-conns count.
+ * Loop 0 reads the signals and keeps the --seconds deadline. --stats
+ * prints every loop's counters and their total once all loops have ended.
+ *
+ * --work-us N makes every request's handler burn about N microseconds of
+ * CPU before it is answered: a busy loop of xorshift steps whose count is
+ * calibrated once at start against CLOCK_THREAD_CPUTIME_ID (the fastest of
+ * several trials), so every request does the same work, on any loop. It
+ * stands in for an application's own work in scaling benchmarks.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -56,6 +69,7 @@
 #include <corio.h>
 
 #include "http_parse.h"
+#include "srv_loops.h"
 
 /* A read buffer this large always holds a complete head or an error. */
 #define IN_CAP      (HTTP_MAX_HEAD + 1024)
@@ -67,8 +81,19 @@
 
 struct conn;
 
+/* One loop's counters, written by that loop as it ends, read by main()
+ * after corio_run_loops has joined every loop's thread. */
+struct loop_result {
+	bool        done;
+	bool        have_stats;
+	uint64_t    accepted, rejected, timeouts, requests, answered[6];
+	corio_stats st;
+};
+
+/* One loop's server. main() fills a template with the options; each loop
+ * starts from a copy of it. */
 struct server {
-	/* options */
+	/* options, the same on every loop */
 	const char *host;
 	int         port;
 	unsigned    max_conns;
@@ -76,11 +101,15 @@ struct server {
 	size_t      body_len;
 	double      seconds;
 	bool        stats;
+	int         nloops;
+	uint64_t    work_us, work_iters;
+	struct srv_loops   *loops;  /* shared by every loop */
+	struct loop_result *res;    /* [nloops] */
 
+	int          idx;           /* this loop's number */
 	int          lfd, sfd;
 	corio_event *stop, *reap;
 	bool         stopping;
-	const char  *stop_why;
 
 	struct conn *live;      /* connections whose task runs */
 	struct conn *dead;      /* ended, waiting for the reaper's join */
@@ -108,6 +137,64 @@ struct conn {
 	char           in[IN_CAP];
 	char           out[OUT_CAP];
 };
+
+/* ------------------------------------------------------------------------
+ * --work-us: a calibrated busy loop
+ * ------------------------------------------------------------------------ */
+
+/* Where burn() results go, so the loop is not optimised away; per thread,
+ * as every loop burns on its own. */
+static __thread uint64_t work_sink;
+
+/* iters xorshift steps: a dependency chain the compiler cannot shorten. */
+static __attribute__((noinline)) uint64_t burn(uint64_t iters)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+
+	for (uint64_t i = 0; i < iters; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		__asm__ volatile("" : "+r"(x));
+	}
+	return x;
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The number of steps burn() takes for us microseconds of this thread's
+ * CPU: trials of about 2 ms each, the fastest one counts (a trial the
+ * machine interrupted only looks slower). */
+static uint64_t work_calibrate(uint64_t us)
+{
+	uint64_t iters = 10000, best = UINT64_MAX;
+
+	/* Grow the trial until it takes 2 ms. */
+	for (int i = 0; i < 20; i++) {
+		uint64_t t0 = thread_cpu_ns();
+		work_sink += burn(iters);
+		uint64_t dt = thread_cpu_ns() - t0;
+		if (dt >= 2000000)
+			break;
+		iters *= dt > 0 && 2000000 / dt < 16 ? 2000000 / dt + 1 : 16;
+	}
+	for (int i = 0; i < 7; i++) {
+		uint64_t t0 = thread_cpu_ns();
+		work_sink += burn(iters);
+		uint64_t dt = thread_cpu_ns() - t0;
+		if (dt && dt < best)
+			best = dt;
+	}
+	if (best == UINT64_MAX)
+		best = 1;
+	return (uint64_t)((double)iters * (double)us * 1000.0 / (double)best + 0.5);
+}
 
 /* ------------------------------------------------------------------------
  * Answers
@@ -292,6 +379,8 @@ static void serve(struct conn *c)
 				break;
 			}
 			s->requests++;
+			if (s->work_iters)
+				work_sink += burn(s->work_iters);
 			if (answer(c, &c->req) < 0)
 				return;
 			off += c->req.head_len;
@@ -349,6 +438,7 @@ static int conn_main(void *arg)
 	if (c->next)
 		c->next->prev = c->prev;
 	s->nlive--;
+	srv_release(s->loops);
 	c->next = s->dead;
 	s->dead = c;
 	corio_event_set(s->reap);
@@ -383,11 +473,10 @@ static int reaper_main(void *arg)
  * Accepting, stopping
  * ------------------------------------------------------------------------ */
 
+/* Stops every loop (the first reason given is the one printed). */
 static void stop(struct server *s, const char *why)
 {
-	if (!s->stop_why)
-		s->stop_why = why;
-	corio_event_set(s->stop);
+	srv_loops_stop(s->loops, why);
 }
 
 /* Over --max-conns: 503 without waiting, then close. */
@@ -442,13 +531,14 @@ static int acceptor_main(void *arg)
 		told = false;
 		s->accepted++;
 		update_date(s);
-		if (s->max_conns && s->nlive >= s->max_conns) {
+		if (!srv_admit(s->loops, (long)s->max_conns)) {
 			reject(s, fd);
 			continue;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c = malloc(sizeof(*c));
 		if (!c) {
+			srv_release(s->loops);
 			close(fd);
 			continue;
 		}
@@ -458,6 +548,7 @@ static int acceptor_main(void *arg)
 		c->discard = 0;
 		c->task = corio_spawn_ex(conn_main, c, &attr);
 		if (!c->task) {
+			srv_release(s->loops);
 			close(fd);
 			free(c);
 			continue;
@@ -498,40 +589,125 @@ static int watcher_main(void *arg)
 	return 0;
 }
 
-static void print_stats(struct server *s)
+/* On every loop: waits for srv_loops_stop, then stops this loop. */
+static int stopper_main(void *arg)
 {
-	corio_stats st;
+	struct server *s = arg;
 
-	printf("corio-http: stopped (%s)\n", s->stop_why ? s->stop_why : "?");
-	printf("server: connections=%llu rejected=%llu timed_out=%llu requests=%llu "
-	       "answered_200=%llu 400=%llu 405=%llu 414=%llu 431=%llu other=%llu\n",
-	       (unsigned long long)s->accepted, (unsigned long long)s->rejected,
-	       (unsigned long long)s->timeouts, (unsigned long long)s->requests,
-	       (unsigned long long)s->answered[0], (unsigned long long)s->answered[1],
-	       (unsigned long long)s->answered[2], (unsigned long long)s->answered[3],
-	       (unsigned long long)s->answered[4], (unsigned long long)s->answered[5]);
-	if (corio_loop_stats(&st) == 0)
-		printf("loop: tasks_spawned=%llu tasks_alive=%llu switches=%llu turns=%llu "
+	if (srv_loops_wait_stop(s->loops) == 0)
+		corio_event_set(s->stop);
+	return 0;
+}
+
+/* This loop's counters, kept for main() to print. */
+static void save_result(struct server *s)
+{
+	struct loop_result *r = &s->res[s->idx];
+
+	r->accepted = s->accepted;
+	r->rejected = s->rejected;
+	r->timeouts = s->timeouts;
+	r->requests = s->requests;
+	memcpy(r->answered, s->answered, sizeof(r->answered));
+	r->have_stats = corio_loop_stats(&r->st) == 0;
+	r->done = true;
+}
+
+static void print_counters(const char *label, const struct loop_result *r)
+{
+	printf("%s: connections=%llu rejected=%llu timed_out=%llu requests=%llu "
+	       "answered_200=%llu 400=%llu 405=%llu 414=%llu 431=%llu other=%llu",
+	       label, (unsigned long long)r->accepted, (unsigned long long)r->rejected,
+	       (unsigned long long)r->timeouts, (unsigned long long)r->requests,
+	       (unsigned long long)r->answered[0], (unsigned long long)r->answered[1],
+	       (unsigned long long)r->answered[2], (unsigned long long)r->answered[3],
+	       (unsigned long long)r->answered[4], (unsigned long long)r->answered[5]);
+	if (r->have_stats)
+		printf(" tasks_spawned=%llu tasks_alive=%llu switches=%llu turns=%llu "
 		       "submits=%llu completions=%llu syscalls=%llu timers_fired=%llu "
-		       "stacks_mapped=%llu ring_flags=0x%x guard_kind=%u\n",
-		       (unsigned long long)st.tasks_spawned, (unsigned long long)st.tasks_alive,
-		       (unsigned long long)st.switches, (unsigned long long)st.turns,
-		       (unsigned long long)st.submits, (unsigned long long)st.completions,
-		       (unsigned long long)st.syscalls, (unsigned long long)st.timers_fired,
-		       (unsigned long long)st.stacks_mapped, st.ring_flags, st.guard_kind);
+		       "stacks_mapped=%llu",
+		       (unsigned long long)r->st.tasks_spawned, (unsigned long long)r->st.tasks_alive,
+		       (unsigned long long)r->st.switches, (unsigned long long)r->st.turns,
+		       (unsigned long long)r->st.submits, (unsigned long long)r->st.completions,
+		       (unsigned long long)r->st.syscalls, (unsigned long long)r->st.timers_fired,
+		       (unsigned long long)r->st.stacks_mapped);
+	putchar('\n');
+}
+
+/* After every loop has ended: one line per loop, then the total. */
+static void print_stats(const struct server *t)
+{
+	struct loop_result sum = { .done = true, .have_stats = true };
+	unsigned ring_flags = 0, guard_kind = 0;
+	char label[32];
+
+	printf("corio-http: stopped (%s)\n", srv_loops_why(t->loops));
+	if (t->work_us)
+		printf("work: %llu us per request = %llu busy-loop steps\n",
+		       (unsigned long long)t->work_us, (unsigned long long)t->work_iters);
+	for (int i = 0; i < t->nloops; i++) {
+		const struct loop_result *r = &t->res[i];
+
+		if (!r->done) {
+			printf("loop %d: did not run\n", i);
+			continue;
+		}
+		snprintf(label, sizeof(label), "loop %d", i);
+		print_counters(label, r);
+		sum.accepted += r->accepted;
+		sum.rejected += r->rejected;
+		sum.timeouts += r->timeouts;
+		sum.requests += r->requests;
+		for (int k = 0; k < 6; k++)
+			sum.answered[k] += r->answered[k];
+		if (!r->have_stats)
+			continue;
+		sum.st.tasks_spawned += r->st.tasks_spawned;
+		sum.st.tasks_alive += r->st.tasks_alive;
+		sum.st.switches += r->st.switches;
+		sum.st.turns += r->st.turns;
+		sum.st.submits += r->st.submits;
+		sum.st.completions += r->st.completions;
+		sum.st.syscalls += r->st.syscalls;
+		sum.st.timers_fired += r->st.timers_fired;
+		sum.st.stacks_mapped += r->st.stacks_mapped;
+		ring_flags = r->st.ring_flags;
+		guard_kind = r->st.guard_kind;
+	}
+	snprintf(label, sizeof(label), "total (%d loop%s)", t->nloops, t->nloops == 1 ? "" : "s");
+	print_counters(label, &sum);
+	printf("most connections open at once: %ld; ring_flags=0x%x guard_kind=%u\n",
+	       atomic_load(&t->loops->max_seen), ring_flags, guard_kind);
 	fflush(stdout);
 }
 
+/* One loop: its listener, acceptor, reaper and stopper (loop 0 also reads
+ * the signals); returns once its connections have all ended. */
 static int server_main(void *arg)
 {
-	struct server *s = arg;
-	corio_task *watcher, *acceptor, *reaper;
-	int port;
+	const struct server *tmpl = arg;
+	corio_task *watcher = NULL, *stopper, *acceptor, *reaper;
+	struct server *s;
+	int port, idx = corio_loop_index(), rc;
 
-	s->lfd = corio_listen_tcp(s->host, (uint16_t)s->port, 1024);
+	s = malloc(sizeof(*s));
+	if (!s) {
+		srv_loops_stop(tmpl->loops, "out of memory");
+		return 1;
+	}
+	*s = *tmpl;
+	s->idx = idx < 0 ? 0 : idx;
+	s->lfd = srv_loops_listen(s->loops);
 	if (s->lfd < 0) {
-		fprintf(stderr, "corio-http: cannot listen on %s:%d: %s\n", s->host, s->port,
-			strerror(-s->lfd));
+		if (s->lfd == -EAGAIN)
+			fprintf(stderr, "corio-http: not every loop started within %d ms\n",
+				SRV_START_MS);
+		else if (s->lfd == -ETIMEDOUT && s->idx > 0)
+			fprintf(stderr, "corio-http: loop %d: loop 0 did not listen\n", s->idx);
+		else if (s->lfd != -ECANCELED)
+			fprintf(stderr, "corio-http: cannot listen on %s:%d: %s\n", s->host, s->port,
+				strerror(-s->lfd));
+		free(s);
 		return 1;
 	}
 	port = corio_local_port(s->lfd);
@@ -539,21 +715,29 @@ static int server_main(void *arg)
 	s->reap = corio_event_new();
 	if (port < 0 || !s->stop || !s->reap) {
 		fprintf(stderr, "corio-http: setup failed\n");
+		stop(s, "setup failed");
 		corio_event_free(s->stop);
 		corio_event_free(s->reap);
 		corio_close(s->lfd);
+		free(s);
 		return 1;
 	}
 	update_date(s);
-	printf(strchr(s->host, ':') ? "listening on [%s]:%d\n" : "listening on %s:%d\n", s->host,
-	       port);
-	fflush(stdout);
-
-	watcher = corio_spawn(watcher_main, s);
+	if (s->idx == 0) {
+		/* Every loop listens by now (srv_loops_listen waited). */
+		printf(strchr(s->host, ':') ? "listening on [%s]:%d\n" : "listening on %s:%d\n",
+		       s->host, port);
+		fflush(stdout);
+		watcher = corio_spawn(watcher_main, s);
+	}
+	stopper = corio_spawn(stopper_main, s);
 	acceptor = corio_spawn(acceptor_main, s);
 	reaper = corio_spawn(reaper_main, s);
-	if (watcher && acceptor && reaper)
+	rc = stopper && acceptor && reaper && (s->idx != 0 || watcher) ? 0 : 1;
+	if (rc == 0)
 		corio_event_wait(s->stop);
+	else
+		stop(s, "cannot start the server's tasks");
 	/* Tasks that could not be made are NULL: cancel and join skip them. */
 	if (acceptor) {
 		corio_cancel(acceptor);
@@ -571,11 +755,15 @@ static int server_main(void *arg)
 		corio_cancel(watcher);
 		corio_join(watcher);
 	}
-	if (s->stats)
-		print_stats(s);
+	if (stopper) {
+		corio_cancel(stopper);
+		corio_join(stopper);
+	}
+	save_result(s);
 	corio_event_free(s->stop);
 	corio_event_free(s->reap);
-	return watcher && acceptor && reaper ? 0 : 1;
+	free(s);
+	return rc;
 }
 
 /* ------------------------------------------------------------------------
@@ -595,14 +783,17 @@ static void usage(FILE *f)
 		"options:\n"
 		"  --port N        TCP port; 0 picks a free one (required)\n"
 		"  --host H        address or name to listen on (default 127.0.0.1)\n"
-		"  --loops N       event loops (threads); only 1 until corio runs several loops\n"
+		"  --loops N       event loops, one thread each, each with its own SO_REUSEPORT\n"
+		"                  listener on the port (default 1; 0 = one per core)\n"
 		"  --max-conns N   connections served at once; beyond, 503 and close (default\n"
 		"                  10000; 0 = no limit)\n"
 		"  --idle-ms N     a request must be complete within N ms of the previous one\n"
 		"                  (or of accept), else the connection is closed (default 10000)\n"
 		"  --body-size N   bytes of the 200 body (default 13: \"Hello, World!\")\n"
+		"  --work-us N     burn about N us of CPU in each request's handler before it is\n"
+		"                  answered (a calibrated busy loop; default 0)\n"
 		"  --seconds S     stop after S seconds (default: run until SIGINT/SIGTERM)\n"
-		"  --stats         print the server's and the loop's counters at exit\n"
+		"  --stats         print each loop's counters and their total at exit\n"
 		"  --help          this text\n"
 		"\n"
 		"Once listening it prints \"listening on HOST:PORT\". SIGINT and SIGTERM stop it\n"
@@ -633,6 +824,7 @@ int main(int argc, char **argv)
 		{ "max-conns", required_argument, NULL, 'm' },
 		{ "idle-ms", required_argument, NULL, 'i' },
 		{ "body-size", required_argument, NULL, 'b' },
+		{ "work-us", required_argument, NULL, 'w' },
 		{ "seconds", required_argument, NULL, 's' },
 		{ "stats", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
@@ -640,7 +832,8 @@ int main(int argc, char **argv)
 	};
 	static const char hello[] = "Hello, World!";
 	struct server s = { .host = "127.0.0.1", .port = -1, .max_conns = 10000,
-			    .idle_ms = 10000, .body_len = 13, .lfd = -1, .sfd = -1 };
+			    .idle_ms = 10000, .body_len = 13, .nloops = 1, .lfd = -1, .sfd = -1 };
+	struct srv_loops loops;
 	struct rlimit rl;
 	sigset_t set;
 	uint64_t v;
@@ -660,11 +853,18 @@ int main(int argc, char **argv)
 			s.host = optarg;
 			break;
 		case 'l':
-			if (!parse_u64(optarg, 1024, &v) || v != 1) {
-				fprintf(stderr, "corio-http: --loops: only 1 for now (corio runs "
-						"one loop per process until corio_run_loops exists)\n");
+			if (!parse_u64(optarg, 1024, &v)) {
+				fprintf(stderr, "corio-http: --loops wants 0..1024 (0: one per core)\n");
 				return 2;
 			}
+			s.nloops = (int)v;
+			break;
+		case 'w':
+			if (!parse_u64(optarg, 1000000, &v)) {
+				fprintf(stderr, "corio-http: --work-us wants 0..1000000\n");
+				return 2;
+			}
+			s.work_us = v;
 			break;
 		case 'm':
 			if (!parse_u64(optarg, 10000000, &v)) {
@@ -741,11 +941,34 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	r = corio_run(server_main, &s);
+	if (srv_loops_init(&loops, s.nloops, s.host, s.port, 1024) < 0) {
+		fprintf(stderr, "corio-http: eventfd: %s\n", strerror(errno));
+		close(s.sfd);
+		free(s.body);
+		return 1;
+	}
+	s.nloops = loops.nloops;
+	s.loops = &loops;
+	s.res = calloc((size_t)s.nloops, sizeof(*s.res));
+	if (!s.res) {
+		fprintf(stderr, "corio-http: out of memory\n");
+		srv_loops_fini(&loops);
+		close(s.sfd);
+		free(s.body);
+		return 1;
+	}
+	if (s.work_us)
+		s.work_iters = work_calibrate(s.work_us);
+
+	r = corio_run_loops(s.nloops, server_main, &s);
+	if (s.stats)
+		print_stats(&s);
+	srv_loops_fini(&loops);
 	close(s.sfd);
+	free(s.res);
 	free(s.body);
 	if (r < 0) {
-		fprintf(stderr, "corio-http: corio_run: %s\n", strerror(-r));
+		fprintf(stderr, "corio-http: corio_run_loops: %s\n", strerror(-r));
 		return 1;
 	}
 	return r == 0 ? 0 : 1;

@@ -187,7 +187,8 @@ static void usage(FILE *f)
 		"(0 = closed loop), seconds, requests, requests_sent, req_per_s, bytes_sent,\n"
 		"bytes_received, "
 "bytes_per_s (received), sent_bytes_per_s, errors, errors_by_kind{...},\n"
-		"connect_failures, reconnects, latency_us{p50,p90,p99,p99_9,p99_99,max,mean},\n"
+		"connect_failures, reconnects, latency_us{p50,p75,p90,p95,p99,p99_5,p99_9,p99_95,\n"
+		"p99_99,max,mean} (a percentile curve: p99_5 is p99.5),\n"
 		"cpu_percent, cpu_user_percent, cpu_sys_percent.\n"
 		"\n"
 		"Exit status: 0; 1 when a connection failed to connect, any error was counted or\n"
@@ -898,9 +899,13 @@ static void json_str(FILE *f, const char *s)
 
 static void report(double wall_s, double cpu_user_s, double cpu_sys_s, int connect_failures)
 {
+	/* The text report's percentiles; the JSON adds points between them,
+	 * enough to draw the percentile curve. */
 	static const double pcts[] = { 50, 90, 99, 99.9, 99.99 };
-	static const char *const pnames[] = { "p50", "p90", "p99", "p99_9", "p99_99" };
 	static const char *const plabels[] = { "p50", "p90", "p99", "p99.9", "p99.99" };
+	static const double jpcts[] = { 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99 };
+	static const char *const jnames[] = { "p50", "p75", "p90", "p95", "p99", "p99_5",
+					      "p99_9", "p99_95", "p99_99" };
 	double secs = g.o.seconds;
 	double rps = (double)g.requests / secs;
 	double in_ps = (double)g.bytes_in / secs, out_ps = (double)g.bytes_out / secs;
@@ -935,9 +940,9 @@ static void report(double wall_s, double cpu_user_s, double cpu_sys_s, int conne
 				(unsigned long long)g.errs[k]);
 		fprintf(f, "},\"connect_failures\":%d,\"reconnects\":%llu,\"latency_us\":{",
 			connect_failures, (unsigned long long)g.reconnects);
-		for (size_t i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++)
-			fprintf(f, "\"%s\":%.3f,", pnames[i],
-				(double)hist_percentile(&g.h, pcts[i]) / 1e3);
+		for (size_t i = 0; i < sizeof(jpcts) / sizeof(jpcts[0]); i++)
+			fprintf(f, "\"%s\":%.3f,", jnames[i],
+				(double)hist_percentile(&g.h, jpcts[i]) / 1e3);
 		fprintf(f, "\"max\":%.3f,\"mean\":%.3f},", (double)g.h.max / 1e3,
 			hist_mean(&g.h) / 1e3);
 		fprintf(f, "\"cpu_percent\":%.1f,\"cpu_user_percent\":%.1f,\"cpu_sys_percent\":%.1f}\n",
