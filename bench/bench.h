@@ -209,6 +209,7 @@ int bench_echo(const struct bench_opts *o);
 int bench_http(const struct bench_opts *o);
 int bench_file(const struct bench_opts *o);
 int bench_thread(const struct bench_opts *o);
+int bench_loops(const struct bench_opts *o);
 int bench_process(const struct bench_opts *o);
 
 #endif /* CORIO_BENCH_H */

@@ -38,6 +38,8 @@ static const struct family families[] = {
 		    "(1 worker); 2 loops vs 1 at 20 us of work per request", bench_http },
 	{ "file",   "4 KiB random reads, depth 32, 1 GiB file: corio-fileread vs fio", bench_file },
 	{ "thread", "corio_to_thread round trip and 1000 in flight vs libuv uv_queue_work", bench_thread },
+	{ "loops",  "corio_loop_call round trip, corio_loop_post throughput: 2 pinned loops vs "
+		    "2 libuv loops and uv_async_send", bench_loops },
 	{ "process", "corio_run_in_process, 64 B each way, vs a socketpair child and Python", bench_process },
 };
 #define NFAMILIES (sizeof(families) / sizeof(families[0]))
