@@ -9,13 +9,14 @@
  */
 #include <assert.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "internal.h"
-#include "arch/frame_x86_64.h"
-
+#include "arch/frame.h"
 
 static_assert(offsetof(corio__ctx, sp) == 0, "the switch stores sp at offset 0");
 static_assert(offsetof(struct corio_task, ctx) == 0, "a task starts with its context");
+#if defined(__x86_64__)
 static_assert(CORIO__FRAME_SIZE % 16 == 0, "the frame keeps the stack 16-byte aligned");
 static_assert(CORIO__FRAME_RIP == CORIO__FRAME_SIZE - 8, "the resume address is popped last");
 static_assert(CORIO__FRAME_R15 == CORIO__FRAME_FPU + 8 && CORIO__FRAME_R14 == CORIO__FRAME_R15 + 8 &&
@@ -46,6 +47,64 @@ void corio__ctx_make(corio__ctx *c, void *lo, void *hi, void (*entry)(void *), v
 	*(uint64_t *)(f + CORIO__FRAME_RIP) = (uint64_t)(uintptr_t)corio__ctx_trampoline;
 	c->sp = f;
 }
+#elif defined(__aarch64__)
+static_assert(CORIO__FRAME_SIZE % 16 == 0, "the frame keeps sp 16-byte aligned");
+static_assert(CORIO__FRAME_X29 == 0 && CORIO__FRAME_X30 == 8,
+	      "the frame opens with the frame record: stp x29, x30, [sp, #-SIZE]!");
+static_assert(CORIO__FRAME_SIZE <= 504, "stp's pre-index offset reaches -512 at most");
+static_assert(CORIO__FRAME_X19 == 16 && CORIO__FRAME_X20 == CORIO__FRAME_X19 + 8 &&
+		      CORIO__FRAME_X21 == CORIO__FRAME_X20 + 8 && CORIO__FRAME_X22 == CORIO__FRAME_X21 + 8 &&
+		      CORIO__FRAME_X23 == CORIO__FRAME_X22 + 8 && CORIO__FRAME_X24 == CORIO__FRAME_X23 + 8 &&
+		      CORIO__FRAME_X25 == CORIO__FRAME_X24 + 8 && CORIO__FRAME_X26 == CORIO__FRAME_X25 + 8 &&
+		      CORIO__FRAME_X27 == CORIO__FRAME_X26 + 8 && CORIO__FRAME_X28 == CORIO__FRAME_X27 + 8,
+	      "x19-x28 are stored in pairs by switch_aarch64.S: each pair's slots are adjacent");
+static_assert(CORIO__FRAME_D8 == CORIO__FRAME_X28 + 8 && CORIO__FRAME_D9 == CORIO__FRAME_D8 + 8 &&
+		      CORIO__FRAME_D10 == CORIO__FRAME_D9 + 8 && CORIO__FRAME_D11 == CORIO__FRAME_D10 + 8 &&
+		      CORIO__FRAME_D12 == CORIO__FRAME_D11 + 8 && CORIO__FRAME_D13 == CORIO__FRAME_D12 + 8 &&
+		      CORIO__FRAME_D14 == CORIO__FRAME_D13 + 8 && CORIO__FRAME_D15 == CORIO__FRAME_D14 + 8,
+	      "d8-d15 are stored in pairs by switch_aarch64.S: each pair's slots are adjacent");
+static_assert(CORIO__FRAME_FPCR == CORIO__FRAME_D15 + 8 && CORIO__FRAME_FPCR + 8 <= CORIO__FRAME_SIZE,
+	      "FPCR sits above d15, inside the frame");
+
+#if defined(__ARM_FEATURE_PAC_DEFAULT) && (__ARM_FEATURE_PAC_DEFAULT & 3)
+/* Signs a return address as switch_aarch64.S does (same key, modifier). */
+static uint64_t pac_sign(uint64_t lr, uint64_t modifier)
+{
+	register uint64_t x17 __asm__("x17") = lr;
+	register uint64_t x16 __asm__("x16") = modifier;
+
+#if __ARM_FEATURE_PAC_DEFAULT & 2
+	__asm__("hint #10" /* pacib1716 */ : "+r"(x17) : "r"(x16));
+#else
+	__asm__("hint #8" /* pacia1716 */ : "+r"(x17) : "r"(x16));
+#endif
+	return x17;
+}
+#endif
+
+void corio__ctx_make(corio__ctx *c, void *lo, void *hi, void (*entry)(void *), void *arg)
+{
+	uintptr_t top = (uintptr_t)hi & ~(uintptr_t)15;
+	char *f = (char *)(top - CORIO__FRAME_SIZE);
+	uint64_t fpcr, lr = (uint64_t)(uintptr_t)corio__ctx_trampoline;
+
+	(void)lo;
+	/* A new task starts with the floating-point modes of the thread that
+	 * made it, as a new thread would, and with zeroes everywhere else:
+	 * fp = 0 ends the frame chain. */
+	__asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+	memset(f, 0, CORIO__FRAME_SIZE);
+#if defined(__ARM_FEATURE_PAC_DEFAULT) && (__ARM_FEATURE_PAC_DEFAULT & 3)
+	/* The switch authenticates lr with its CFA, the top, as modifier. */
+	lr = pac_sign(lr, (uint64_t)top);
+#endif
+	*(uint64_t *)(f + CORIO__FRAME_X30) = lr;
+	*(uint64_t *)(f + CORIO__FRAME_X19) = (uint64_t)(uintptr_t)entry;
+	*(uint64_t *)(f + CORIO__FRAME_X20) = (uint64_t)(uintptr_t)arg;
+	*(uint64_t *)(f + CORIO__FRAME_FPCR) = fpcr;
+	c->sp = f;
+}
+#endif
 
 void corio__reap_dying(corio__loop *l)
 {

@@ -14,7 +14,8 @@
 # each suspended task. gdb's own `bt` only sees the stack a thread runs on;
 # a suspended task's stack is reached through its saved context: t->ctx.sp
 # points at the frame corio__ctx_switch pushed (lib/arch/frame_x86_64.h:
-# saved rbp at +48, resume address at +56), and from there the frame-pointer
+# saved rbp at +48, resume address at +56; frame_aarch64.h: fp at +0, lr at
+# +8), and from there the frame-pointer
 # chain ([rbp] = caller's rbp, [rbp+8] = return address) is followed while
 # it stays on the task's stack. corio is built with -fno-omit-frame-pointer;
 # frames of code built without it (libc) may be skipped. The running task is
@@ -33,9 +34,18 @@ import time
 
 import gdb
 
-FRAME_RBP = 48
-FRAME_RIP = 56
+# The saved frame's frame pointer and resume address (lib/arch/frame_*.h).
+FRAME_OFFSETS = {"x86-64": (48, 56), "aarch64": (0, 8)}
 MAX_FRAMES = 64
+
+
+def _frame_offsets():
+    """(fp offset, pc offset, pc mask) for the inferior's architecture."""
+    name = gdb.selected_inferior().architecture().name()
+    if "aarch64" in name:
+        # A PAC-signed return address: keep the 48 address bits.
+        return FRAME_OFFSETS["aarch64"] + ((1 << 48) - 1,)
+    return FRAME_OFFSETS["x86-64"] + ((1 << 64) - 1,)
 
 STATES = {1: "ready", 2: "running", 3: "waiting", 4: "done"}
 
@@ -213,14 +223,15 @@ def _frames(t, lo, hi):
     sp = _u64(t["ctx"]["sp"])
     if not (lo <= sp and sp + 64 <= hi):
         return None
-    rip = _read_u64(sp + FRAME_RIP)
-    bp = _read_u64(sp + FRAME_RBP)
+    fp_off, pc_off, mask = _frame_offsets()
+    rip = _read_u64(sp + pc_off) & mask
+    bp = _read_u64(sp + fp_off)
     # A task that never ran resumes at the trampoline's first instruction:
     # not a return address.
     out = [(rip, rip != _trampoline_addr())]
     while len(out) < MAX_FRAMES and lo <= bp and bp + 16 <= hi and bp % 8 == 0:
         nxt = _read_u64(bp)
-        ret = _read_u64(bp + 8)
+        ret = _read_u64(bp + 8) & mask
         if not ret:
             break
         out.append((ret, True))

@@ -18,4 +18,8 @@
 #define CORIO__FRAME_RIP   56  /* where the context resumes */
 #define CORIO__FRAME_SIZE  64  /* keeps a 16-byte aligned stack 16-byte aligned */
 
+/* The names every architecture has (arch/frame.h). */
+#define CORIO__FRAME_FP    CORIO__FRAME_RBP
+#define CORIO__FRAME_PC    CORIO__FRAME_RIP
+
 #endif
