@@ -399,24 +399,27 @@ static inline int http_parse_request(const char *buf, size_t len, http_request *
 	else
 		req->method = HTTP_METHOD_OTHER;
 
-	/* The header section: lines up to an empty one. Every byte read is
-	 * first checked against the section's limit. */
+	/* The header section: lines up to an empty one. Every byte is checked
+	 * against the section's limit before it is read, and before more
+	 * bytes are asked for: a section that has used up the limit without
+	 * ending is too large whatever comes next (so a buffer of HTTP_MAX_HEAD
+	 * bytes never gets HTTP_NEED_MORE; found by tests/fuzz/fuzz_http). */
 	i += 2;
 	hs = i;
 	for (;;) {
 		size_t ns, ne, vs, ve;
 		unsigned char c;
 
-		if (i >= len)
-			return HTTP_NEED_MORE;
 		if (i - hs >= HTTP_MAX_HEADER_SECTION)
 			return http__fail(req, 431, "header section too large");
+		if (i >= len)
+			return HTTP_NEED_MORE;
 		c = b[i];
 		if (c == '\r') {
-			if (i + 1 >= len)
-				return HTTP_NEED_MORE;
 			if (i + 1 - hs >= HTTP_MAX_HEADER_SECTION)
 				return http__fail(req, 431, "header section too large");
+			if (i + 1 >= len)
+				return HTTP_NEED_MORE;
 			if (b[i + 1] != '\n')
 				return http__fail(req, 400, "CR not followed by LF");
 			i += 2;
@@ -432,10 +435,10 @@ static inline int http_parse_request(const char *buf, size_t len, http_request *
 
 		ns = i;
 		for (;; i++) {
-			if (i >= len)
-				return HTTP_NEED_MORE;
 			if (i - hs >= HTTP_MAX_HEADER_SECTION)
 				return http__fail(req, 431, "header section too large");
+			if (i >= len)
+				return HTTP_NEED_MORE;
 			c = b[i];
 			if (c == ':')
 				break;
@@ -452,10 +455,10 @@ static inline int http_parse_request(const char *buf, size_t len, http_request *
 
 		vs = ve = 0;
 		for (i++;; i++) {
-			if (i >= len)
-				return HTTP_NEED_MORE;
 			if (i - hs >= HTTP_MAX_HEADER_SECTION)
 				return http__fail(req, 431, "header section too large");
+			if (i >= len)
+				return HTTP_NEED_MORE;
 			c = b[i];
 			if (c == '\r')
 				break;
@@ -469,10 +472,10 @@ static inline int http_parse_request(const char *buf, size_t len, http_request *
 				ve = i + 1;
 			}
 		}
-		if (i + 1 >= len)
-			return HTTP_NEED_MORE;
 		if (i + 1 - hs >= HTTP_MAX_HEADER_SECTION)
 			return http__fail(req, 431, "header section too large");
+		if (i + 1 >= len)
+			return HTTP_NEED_MORE;
 		if (b[i + 1] != '\n')
 			return http__fail(req, 400, "CR not followed by LF");
 		{
