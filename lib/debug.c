@@ -26,7 +26,15 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "arch/frame_x86_64.h"
+#include "arch/frame.h"
+
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#else
+#define VALGRIND_DISABLE_ERROR_REPORTING do { } while (0)
+#define VALGRIND_ENABLE_ERROR_REPORTING do { } while (0)
+#define VALGRIND_MAKE_MEM_DEFINED(p, n) ((void)(p), (void)(n))
+#endif
 
 int corio__sync_describe(const corio__wait *w, char *buf, size_t len);
 
@@ -93,7 +101,12 @@ static size_t stack_touched(const corio__stack *s)
 			size_t off;
 			if (!(vec[i] & 1))
 				continue;
+			/* Below the task's stack pointer, to memcheck's mind:
+			 * unaddressable, and the answer undefined. */
+			VALGRIND_DISABLE_ERROR_REPORTING;
 			off = first_nonzero(pg, page);
+			VALGRIND_ENABLE_ERROR_REPORTING;
+			(void)VALGRIND_MAKE_MEM_DEFINED(&off, sizeof(off));
 			if (off < page)
 				return (size_t)(s->hi - (pg + off));
 		}
@@ -301,8 +314,18 @@ static void dump_task(struct out *o, corio__loop *l, corio_task *t)
 		/* The saved frame of a suspended task: its resume address and
 		 * frame pointer, then the chain. */
 		const uintptr_t *f = t->ctx.sp;
-		out_frame(o, 0, f[CORIO__FRAME_RIP / 8], true);
-		walk(o, 1, f[CORIO__FRAME_RBP / 8], lo, hi);
+		uintptr_t pc = f[CORIO__FRAME_PC / 8];
+#if defined(__aarch64__)
+		/* A return address signed by PAC: strip the signature
+		 * (xpaclri, a no-op where PAC is absent). */
+		{
+			register uintptr_t lr __asm__("x30") = pc;
+			__asm__("hint #7" : "+r"(lr));
+			pc = lr;
+		}
+#endif
+		out_frame(o, 0, pc, true);
+		walk(o, 1, f[CORIO__FRAME_FP / 8], lo, hi);
 	}
 }
 

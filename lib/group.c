@@ -51,7 +51,7 @@ static int group_loop_check(const corio_group *g, const corio__loop *l)
 
 CORIO__API corio_group *corio_group_new(void)
 {
-	corio_group *g = calloc(1, sizeof(*g));
+	corio_group *g = corio__calloc(1, sizeof(*g));
 
 	if (!g) {
 		errno = ENOMEM;
@@ -67,11 +67,11 @@ static int grow(corio_group *g)
 	struct group_ent *v;
 	size_t *o;
 
-	v = realloc(g->v, cap * sizeof(*v));
+	v = corio__realloc(g->v, cap * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	g->v = v;
-	o = realloc(g->order, cap * sizeof(*o));
+	o = corio__realloc(g->order, cap * sizeof(*o));
 	if (!o)
 		return -ENOMEM;
 	g->order = o;

@@ -22,6 +22,70 @@
 #define CORIO__TLS   __thread __attribute__((tls_model("initial-exec")))
 
 /* --------------------------------------------------------------------------
+ * Fault injection (fault.c): with -DCORIO_FAULTS (make ... FAULTS=1) each
+ * seam can be made to fail; otherwise CORIO__FAULT(seam) is the constant 0.
+ * ------------------------------------------------------------------------ */
+
+enum corio__fault_seam {
+	CORIO__F_OP = 0,   /* an I/O op fails before it is submitted (-errno) */
+	CORIO__F_SHORT,    /* a read/write/recv/send asks for half its length */
+	CORIO__F_SQ_FULL,  /* the SQ looks full */
+	CORIO__F_STACK,    /* a stack mapping fails */
+	CORIO__F_MALLOC,   /* a library allocation fails */
+	CORIO__F_THREAD,   /* pthread_create fails */
+	CORIO__F_FORK,     /* fork fails */
+	CORIO__F_MSG_RING, /* a MSG_RING post is refused */
+	CORIO__F_COUNT
+};
+
+#ifdef CORIO_FAULTS
+/* 0: go on. Otherwise fail: the -errno to inject for CORIO__F_OP, 1 else. */
+int         corio__fault_hit(int seam);
+/* Fails the nth call from now (0: none); err: what F_OP injects (0: -EAGAIN). */
+void        corio__fault_arm(int seam, uint64_t nth, int err);
+void        corio__fault_prob(int seam, double p);
+void        corio__fault_reset(void);
+/* Arms what CORIO_FAULTS says (read once, at the first seam; call again
+ * after changing it). */
+void        corio__fault_env(void);
+uint64_t    corio__fault_calls(int seam);
+uint64_t    corio__fault_hits(int seam);
+const char *corio__fault_name(int seam);
+#define CORIO__FAULT(seam) CORIO__UNLIKELY(corio__fault_hit(seam))
+#define CORIO__FAULT_VAL(seam) corio__fault_hit(seam)
+#else
+#define CORIO__FAULT(seam) 0
+#define CORIO__FAULT_VAL(seam) 0
+#endif
+
+/* The library's allocations, each a seam. */
+#include <stdlib.h>
+static inline void *corio__malloc(size_t n)
+{
+	if (CORIO__FAULT(CORIO__F_MALLOC)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return malloc(n);
+}
+static inline void *corio__calloc(size_t n, size_t size)
+{
+	if (CORIO__FAULT(CORIO__F_MALLOC)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return calloc(n, size);
+}
+static inline void *corio__realloc(void *p, size_t n)
+{
+	if (CORIO__FAULT(CORIO__F_MALLOC)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return realloc(p, n);
+}
+
+/* --------------------------------------------------------------------------
  * Contexts (ctx.c, arch/switch_*.S)
  * ------------------------------------------------------------------------ */
 
@@ -112,6 +176,41 @@ static inline uint64_t corio__heap_next(const corio__heap *h)
 	return h->n ? h->v[0].deadline : UINT64_MAX;
 }
 void corio__heap_free(corio__heap *h);
+
+/* --------------------------------------------------------------------------
+ * The process pool's wire format (procpool.c, where the format is
+ * described): the checks of both sides as pure functions, which the pool
+ * uses and tests/fuzz/ drives without processes.
+ * ------------------------------------------------------------------------ */
+
+/* Worker: checks a request header {u64 fn, u64 inlen, u64 outcap}. 0 with
+ * the three set, or -EPROTO (fn NULL, a length above CORIO_PROC_MAX_IO:
+ * the worker exits and the parent sees -EPIPE). */
+int  corio__pp_req_parse(const uint64_t h[3], uint64_t *fn, size_t *inlen, size_t *outcap);
+/* Worker: the response header {i64 result, u64 outlen} for fn's return r
+ * with an out buffer of outcap bytes (r > outcap: -ENOBUFS, no bytes). */
+void corio__pp_resp_make(ssize_t r, size_t outcap, int64_t *result, uint64_t *outlen);
+/* Both: iovecs v[0..1] for what is left of a header + body message after
+ * `done` bytes went out; returns how many it filled. */
+int  corio__pp_rest_of_message(struct iovec *v, const void *hdr, size_t hdrlen,
+			       const void *body, size_t bodylen, size_t done);
+
+/* Parent: receiving one response into out[0, outcap). Per recvmsg: fill
+ * the iovecs with corio__pp_rx_iov, receive, then corio__pp_rx_advance
+ * with the byte count (> 0, at most what the iovecs hold): 1 when the
+ * response is complete (rx->result is the job's result; out holds that
+ * many bytes when it is >= 0), 0 when more is to come, -EPIPE when the
+ * worker broke the protocol (an outlen above outcap or disagreeing with
+ * the result, or more bytes than announced). */
+typedef struct corio__pp_rx {
+	uint64_t h[2];    /* the header, as it arrives */
+	size_t   got;     /* bytes received */
+	size_t   need;    /* bytes of the whole response, once the header is in */
+	int64_t  result;
+} corio__pp_rx;
+void corio__pp_rx_init(corio__pp_rx *rx);
+int  corio__pp_rx_iov(corio__pp_rx *rx, struct iovec *v, void *out, size_t outcap);
+int  corio__pp_rx_advance(corio__pp_rx *rx, size_t n, size_t outcap);
 
 /* --------------------------------------------------------------------------
  * Wait records
@@ -241,6 +340,9 @@ int  corio__pool_submit(corio__loop *l, corio__pjob *j);
 /* Once per loop turn, before waiting: the loop's pending jobs to the pool. */
 void corio__pool_flush(corio__loop *l);
 void corio__pool_drop_pending(corio__loop *l);
+/* Tests: every started worker has finished its own setup (its ring); true
+ * when the pool has not started. */
+bool corio__pool_settled(void);
 /* Takes j back if no worker has it yet (pending on l, or queued): true
  * then, and the caller must call corio__xjob_withdrawn. */
 bool corio__pool_withdraw(corio__loop *l, corio__pjob *j);

@@ -34,6 +34,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <sys/mman.h>
+
 #include "internal.h"
 
 #if __has_include(<valgrind/memcheck.h>)
@@ -42,6 +44,102 @@
 #else
 #define CORIO__HAVE_MEMCHECK 0
 #endif
+
+#if defined(__SANITIZE_ADDRESS__)
+/* ASan's own checks, as instrumented code calls them: they report a bad
+ * access with the stacks of the allocation and the free. */
+void __asan_loadN(void *addr, long size);
+void __asan_storeN(void *addr, long size);
+#endif
+
+/*
+ * Before the kernel gets a buffer, checks that it is live memory, as
+ * liburing's sanitizer build does: the kernel's own accesses are invisible
+ * to the sanitizers, so a buffer freed too early would otherwise be written
+ * silently. Under ASan a freed or poisoned byte is reported here (and the
+ * program stops); under valgrind memcheck reports unaddressable memory (and
+ * undefined bytes handed out to be sent or written). In debug mode a buffer
+ * that is not mapped at all fails with -EFAULT and a line naming the call.
+ */
+#if CORIO__HAVE_MEMCHECK
+/* 1 under memcheck, 0 elsewhere (natively, or another valgrind tool such as
+ * callgrind, where the checks mean nothing): asked once, since even asking
+ * costs instructions on every call. */
+static int memcheck_state = -1;
+
+static int under_memcheck(void)
+{
+	int s = __atomic_load_n(&memcheck_state, __ATOMIC_RELAXED);
+
+	if (CORIO__UNLIKELY(s < 0)) {
+		unsigned long long x = 0, v = 0;
+		/* A memcheck-only request: other tools answer 0. */
+		s = RUNNING_ON_VALGRIND && VALGRIND_GET_VBITS(&x, &v, sizeof(x)) == 1;
+		__atomic_store_n(&memcheck_state, s, __ATOMIC_RELAXED);
+	}
+	return s;
+}
+#endif
+
+/* The checks that cost something: memcheck's, debug mode's. */
+static __attribute__((noinline, cold)) int buf_check_slow(corio__loop *l, const char *who,
+							   const void *buf, size_t n,
+							   bool kernel_writes)
+{
+#if CORIO__HAVE_MEMCHECK
+	if (under_memcheck()) {
+		if (kernel_writes)
+			(void)VALGRIND_CHECK_MEM_IS_ADDRESSABLE(buf, n);
+		else
+			(void)VALGRIND_CHECK_MEM_IS_DEFINED(buf, n);
+	}
+#else
+	(void)kernel_writes;
+#endif
+	if (l->debug) {
+		uintptr_t pg = (uintptr_t)l->stacks.page;
+		uintptr_t a = (uintptr_t)buf & ~(pg - 1);
+
+		if (msync((void *)a, (uintptr_t)buf + n - a, MS_ASYNC) < 0 && errno == ENOMEM) {
+			fprintf(stderr, "corio: debug: %s: buffer %p (%zu bytes) is not mapped memory\n",
+				who, buf, n);
+			return -EFAULT;
+		}
+	}
+	return 0;
+}
+
+static inline int buf_check(const char *who, const void *buf, size_t n, bool kernel_writes)
+{
+	corio__loop *l = corio__tls_loop;
+
+	if (!n || !buf || !l)
+		return 0; /* outside a loop the call fails with -EPERM anyway */
+#if defined(__SANITIZE_ADDRESS__)
+	if (kernel_writes)
+		__asan_storeN((void *)buf, (long)n);
+	else
+		__asan_loadN((void *)buf, (long)n);
+#endif
+#if CORIO__HAVE_MEMCHECK
+	if (CORIO__UNLIKELY(l->debug || __atomic_load_n(&memcheck_state, __ATOMIC_RELAXED) != 0))
+		return buf_check_slow(l, who, buf, n, kernel_writes);
+#else
+	if (CORIO__UNLIKELY(l->debug))
+		return buf_check_slow(l, who, buf, n, kernel_writes);
+#endif
+	return 0;
+}
+
+static int iov_check(const char *who, const struct iovec *iov, size_t n, bool kernel_writes)
+{
+	for (size_t i = 0; i < n; i++) {
+		int r = buf_check(who, iov[i].iov_base, iov[i].iov_len, kernel_writes);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
 
 /* What read(2) and write(2) move at most in one call. */
 #define MAX_RW ((size_t)0x7ffff000)
@@ -88,7 +186,7 @@ static void fd_track(corio__loop *l, corio__wait *w, int fd)
 		uint32_t *v;
 		while (n <= (size_t)fd)
 			n *= 2;
-		v = realloc(l->fd_pending, n * sizeof(*v));
+		v = corio__realloc(l->fd_pending, n * sizeof(*v));
 		if (!v) {
 			l->fd_untracked = true;
 			return;
@@ -105,6 +203,29 @@ static void fd_track(corio__loop *l, corio__wait *w, int fd)
  * its result. */
 static int op_wait(corio__loop *l, struct io_uring_sqe *sqe, corio__wait *w, int fd)
 {
+#ifdef CORIO_FAULTS
+	{
+		/* Refused before the kernel saw it (the SQE becomes a no-op),
+		 * or a transfer cut to half its length, really performed. */
+		int e = CORIO__FAULT_VAL(CORIO__F_OP);
+		uint8_t op = sqe->opcode;
+
+		/* A close always releases the fd (as close(2) does on Linux):
+		 * it has no error to inject before the kernel sees it. */
+		if (op == IORING_OP_CLOSE)
+			e = 0;
+		if (e) {
+			io_uring_prep_nop(sqe);
+			io_uring_sqe_set_data64(sqe, CORIO__UD_IGNORE);
+			l->inflight++;
+			return e;
+		}
+		if ((op == IORING_OP_READ || op == IORING_OP_WRITE || op == IORING_OP_RECV ||
+		     op == IORING_OP_SEND || op == IORING_OP_READ_FIXED ||
+		     op == IORING_OP_WRITE_FIXED) && sqe->len > 1 && CORIO__FAULT(CORIO__F_SHORT))
+			sqe->len /= 2;
+	}
+#endif
 	w->kind = CORIO__W_OP;
 	w->what = CORIO__WHY_OP;
 	if (fd >= 0 && (fd & CORIO_FIXED_FILE_BIT)) {
@@ -194,6 +315,8 @@ CORIO__API ssize_t corio_read(int fd, void *buf, size_t n, int64_t off)
 		return -EFAULT;
 	if (n > MAX_RW)
 		n = MAX_RW;
+	if (buf_check("corio_read", buf, n, true) < 0)
+		return -EFAULT;
 	OP_RUN_INTO(fd, buf, io_uring_prep_read(sqe, fd, buf, (unsigned)n, (uint64_t)off));
 }
 
@@ -207,6 +330,8 @@ CORIO__API ssize_t corio_write(int fd, const void *buf, size_t n, int64_t off)
 		return -EFAULT;
 	if (n > MAX_RW)
 		n = MAX_RW;
+	if (buf_check("corio_write", buf, n, false) < 0)
+		return -EFAULT;
 	OP_RUN(fd, io_uring_prep_write(sqe, fd, buf, (unsigned)n, (uint64_t)off));
 }
 
@@ -227,6 +352,8 @@ CORIO__API ssize_t corio_readv(int fd, const struct iovec *iov, int iovcnt, int6
 
 	if (r < 0)
 		return r;
+	if (iov_check("corio_readv", iov, (size_t)iovcnt, true) < 0)
+		return -EFAULT;
 	{
 		corio__loop *l;
 		corio__wait w = { 0 };
@@ -244,6 +371,8 @@ CORIO__API ssize_t corio_writev(int fd, const struct iovec *iov, int iovcnt, int
 
 	if (r < 0)
 		return r;
+	if (iov_check("corio_writev", iov, (size_t)iovcnt, false) < 0)
+		return -EFAULT;
 	OP_RUN(fd, io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off));
 }
 
@@ -342,7 +471,7 @@ CORIO__API ssize_t corio_read_file(const char *path, void **data, size_t max)
 	cap = st.stx_size ? (size_t)st.stx_size + 1 : 4096;
 	if (cap > max)
 		cap = max;
-	buf = malloc(cap + 1);
+	buf = corio__malloc(cap + 1);
 	if (!buf) {
 		r = -ENOMEM;
 		goto out;
@@ -362,7 +491,7 @@ CORIO__API ssize_t corio_read_file(const char *path, void **data, size_t max)
 				goto out;
 			}
 			cap = cap * 2 > max ? max : cap * 2;
-			nb = realloc(buf, cap + 1);
+			nb = corio__realloc(buf, cap + 1);
 			if (!nb) {
 				free(buf);
 				r = -ENOMEM;
@@ -486,6 +615,8 @@ CORIO__API ssize_t corio_recv(int fd, void *buf, size_t n, int flags)
 		return -EFAULT;
 	if (n > MAX_RW)
 		n = MAX_RW;
+	if (buf_check("corio_recv", buf, n, true) < 0)
+		return -EFAULT;
 	OP_RUN_INTO(fd, buf, io_uring_prep_recv(sqe, fd, buf, n, flags));
 }
 
@@ -498,6 +629,8 @@ CORIO__API ssize_t corio_send(int fd, const void *buf, size_t n, int flags)
 		return -EFAULT;
 	if (n > MAX_RW)
 		n = MAX_RW;
+	if (buf_check("corio_send", buf, n, false) < 0)
+		return -EFAULT;
 	OP_RUN(fd, io_uring_prep_send(sqe, fd, buf, n, flags | MSG_NOSIGNAL));
 }
 
@@ -506,6 +639,11 @@ CORIO__API ssize_t corio_recvmsg(int fd, struct msghdr *msg, int flags)
 	if (fd < 0)
 		return -EBADF;
 	if (!msg)
+		return -EFAULT;
+	if (iov_check("corio_recvmsg", msg->msg_iov, msg->msg_iovlen, true) < 0 ||
+	    buf_check("corio_recvmsg", msg->msg_name, msg->msg_name ? msg->msg_namelen : 0, true) < 0 ||
+	    buf_check("corio_recvmsg", msg->msg_control,
+		      msg->msg_control ? msg->msg_controllen : 0, true) < 0)
 		return -EFAULT;
 	{
 		corio__loop *l;
@@ -532,6 +670,8 @@ CORIO__API ssize_t corio_sendmsg(int fd, const struct msghdr *msg, int flags)
 	if (fd < 0)
 		return -EBADF;
 	if (!msg)
+		return -EFAULT;
+	if (iov_check("corio_sendmsg", msg->msg_iov, msg->msg_iovlen, false) < 0)
 		return -EFAULT;
 	OP_RUN(fd, io_uring_prep_sendmsg(sqe, fd, msg, (unsigned)flags | MSG_NOSIGNAL));
 }
@@ -634,7 +774,7 @@ static int resolve(const char *host, uint16_t port, bool passive, struct resolve
 	*out = NULL;
 	if (strlen(host) >= NI_MAXHOST)
 		return -ENAMETOOLONG;
-	j = calloc(1, sizeof(*j));
+	j = corio__calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
 	snprintf(j->host, sizeof(j->host), "%s", host);
@@ -797,7 +937,7 @@ CORIO__API int corio_register_file(int fd)
 	if (!l->files_registered) {
 		/* A sparse table, filled slot by slot; the free slots are kept
 		 * highest first so the lowest is handed out first. */
-		uint32_t *fr = malloc(FIXED_FILES * sizeof(*fr));
+		uint32_t *fr = corio__malloc(FIXED_FILES * sizeof(*fr));
 		if (!fr)
 			return -ENOMEM;
 		r = io_uring_register_files_sparse(&l->ring, FIXED_FILES);
@@ -888,6 +1028,8 @@ CORIO__API ssize_t corio_read_fixed(int fd, void *buf, size_t n, int64_t off, un
 		return -EINVAL;
 	if (!buf && n)
 		return -EFAULT;
+	if (buf_check("corio_read_fixed", buf, n, true) < 0)
+		return -EFAULT;
 	OP_RUN_INTO(fd, buf, io_uring_prep_read_fixed(sqe, fd, buf, (unsigned)n, (uint64_t)off, (int)buf_index));
 }
 
@@ -899,6 +1041,8 @@ CORIO__API ssize_t corio_write_fixed(int fd, const void *buf, size_t n, int64_t 
 	if (check_off(off) < 0 || n > MAX_RW)
 		return -EINVAL;
 	if (!buf && n)
+		return -EFAULT;
+	if (buf_check("corio_write_fixed", buf, n, false) < 0)
 		return -EFAULT;
 	OP_RUN(fd, io_uring_prep_write_fixed(sqe, fd, buf, (unsigned)n, (uint64_t)off, (int)buf_index));
 }

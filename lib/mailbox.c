@@ -90,7 +90,7 @@ static int arm(corio__loop *l)
 
 corio__mailbox *corio__mailbox_new(void)
 {
-	corio__mailbox *mb = calloc(1, sizeof(*mb));
+	corio__mailbox *mb = corio__calloc(1, sizeof(*mb));
 
 	if (!mb)
 		return NULL;
@@ -238,7 +238,8 @@ static unsigned msg_ring_held(corio__mailbox *mb, corio__xjob **js, unsigned n,
 		struct io_uring_sqe *sqe = io_uring_get_sqe(src);
 		if (!sqe)
 			break;
-		io_uring_prep_msg_ring(sqe, mb->ring_fd, 0,
+		/* (A fault sends to no fd: the kernel refuses it for real.) */
+		io_uring_prep_msg_ring(sqe, CORIO__FAULT(CORIO__F_MSG_RING) ? -1 : mb->ring_fd, 0,
 				       (uint64_t)(uintptr_t)js[i] | CORIO__UD_XJOB, 0);
 		io_uring_sqe_set_data64(sqe, i);
 		prepped++;
@@ -254,6 +255,11 @@ static unsigned msg_ring_held(corio__mailbox *mb, corio__xjob **js, unsigned n,
 		}
 		if (cqe->res < 0 && cqe->user_data < 64)
 			failed[cqe->user_data] = true;
+		/* Only a kernel without MSG_RING makes this ring useless; a
+		 * message refused for another reason (the target's CQ in
+		 * trouble) just takes the list. */
+		if (cqe->res == -EINVAL || cqe->res == -EOPNOTSUPP)
+			*broken = true;
 		io_uring_cqe_seen(src, cqe);
 	}
 	for (unsigned i = 0; i < n; i++)
@@ -282,13 +288,10 @@ bool corio__xjob_post_batch(corio__xjob **js, unsigned n, struct io_uring *src)
 	__atomic_add_fetch(&mb->seq, 1, __ATOMIC_RELEASE);
 	{
 		unsigned left = src ? msg_ring_held(mb, js, n, src, &broken) : n;
-		/* A refused message means this kernel has no MSG_RING (or the
-		 * loop's CQ is in trouble): the list never fails. */
-		if (left) {
-			if (src && left == n)
-				broken = true;
+		/* What MSG_RING did not carry goes on the list, which never
+		 * fails. */
+		if (left)
 			append(mb, js, left);
-		}
 	}
 	pthread_rwlock_unlock(&mb->life);
 	return !broken;
@@ -353,7 +356,7 @@ int corio__mailbox_send(corio__loop *from, corio__mailbox *to, corio__xjob *m, b
 			pthread_rwlock_unlock(&to->life);
 			/* Counted in `inbound`: the target keeps ring_fd open
 			 * until this message is taken. */
-			io_uring_prep_msg_ring(sqe, ring_fd, 0,
+			io_uring_prep_msg_ring(sqe, CORIO__FAULT(CORIO__F_MSG_RING) ? -1 : ring_fd, 0,
 					       (uint64_t)(uintptr_t)m | CORIO__UD_XMSG, 0);
 			io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)m | CORIO__UD_XSENT);
 			from->xsent++;

@@ -56,6 +56,7 @@ static struct {
 	unsigned        head, n;
 	int             want;      /* workers to start (corio_threads_set) */
 	int             nthreads;  /* started */
+	int             settled;   /* done setting up (their rings made) */
 	unsigned        idle;      /* waiting on cond */
 	unsigned        spinning;  /* watching n without the lock (at most one) */
 	uint64_t        spin_ns;   /* how long an idle worker watches first */
@@ -131,7 +132,7 @@ static void *worker(void *arg)
 
 	(void)arg;
 	if (!pool.eventfd_only) {
-		ring = malloc(sizeof(*ring));
+		ring = corio__malloc(sizeof(*ring));
 		if (ring && io_uring_queue_init(BATCH * 2, ring, 0) < 0) {
 			free(ring);
 			ring = NULL;
@@ -146,6 +147,9 @@ static void *worker(void *arg)
 			pthread_mutex_unlock(&pool.lock);
 		}
 	}
+	pthread_mutex_lock(&pool.lock);
+	pool.settled++;
+	pthread_mutex_unlock(&pool.lock);
 	for (;;) {
 		unsigned k, share;
 		uint64_t t0;
@@ -206,6 +210,7 @@ static void atfork_child(void)
 	N_SET(0);
 	pool.spinning = 0;
 	pool.nthreads = 0;
+	pool.settled = 0;
 	pool.idle = 0;
 	pool.started = false;
 }
@@ -243,7 +248,7 @@ static int start_locked(void)
 	pthread_attr_setstacksize(&a, 1 << 20);
 	for (int i = 0; i < n; i++) {
 		pthread_t th;
-		if (pthread_create(&th, &a, worker, NULL) != 0)
+		if (CORIO__FAULT(CORIO__F_THREAD) || pthread_create(&th, &a, worker, NULL) != 0)
 			break;
 		pool.nthreads++;
 	}
@@ -358,6 +363,16 @@ bool corio__pool_withdraw(corio__loop *l, corio__pjob *j)
 	}
 	pthread_mutex_unlock(&pool.lock);
 	return found;
+}
+
+bool corio__pool_settled(void)
+{
+	bool r;
+
+	pthread_mutex_lock(&pool.lock);
+	r = !pool.started || pool.settled == pool.nthreads; /* no pool: nothing to wait for */
+	pthread_mutex_unlock(&pool.lock);
+	return r;
 }
 
 CORIO__API int corio_threads_set(int n)

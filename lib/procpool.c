@@ -227,10 +227,72 @@ static bool child_skip(int fd, size_t n)
 	return true;
 }
 
-/* The iovecs of what is left to send of a header + body message, `done`
- * bytes in: returns how many of v[0..1] it filled. */
-static int rest_of_message(struct iovec *v, const void *hdr, size_t hdrlen, const void *body,
-			   size_t bodylen, size_t done)
+/* ------------------------------------------------------------------------
+ * The wire format's checks, as pure functions (internal.h): the worker's
+ * reading of a request header and making of a response header, and the
+ * parent's receiving of a response. tests/fuzz/ drives them directly.
+ * ------------------------------------------------------------------------ */
+
+int corio__pp_req_parse(const uint64_t h[3], uint64_t *fn, size_t *inlen, size_t *outcap)
+{
+	if (!h[0] || h[1] > CORIO_PROC_MAX_IO || h[2] > CORIO_PROC_MAX_IO)
+		return -EPROTO;
+	*fn = h[0];
+	*inlen = (size_t)h[1];
+	*outcap = (size_t)h[2];
+	return 0;
+}
+
+void corio__pp_resp_make(ssize_t r, size_t outcap, int64_t *result, uint64_t *outlen)
+{
+	if (r > (ssize_t)outcap)
+		r = -ENOBUFS;
+	*result = r;
+	*outlen = r > 0 ? (uint64_t)r : 0;
+}
+
+void corio__pp_rx_init(corio__pp_rx *rx)
+{
+	rx->h[0] = rx->h[1] = 0;
+	rx->got = 0;
+	rx->need = RESP_HDR;
+	rx->result = 0;
+}
+
+int corio__pp_rx_iov(corio__pp_rx *rx, struct iovec *v, void *out, size_t outcap)
+{
+	if (rx->got < RESP_HDR) {
+		v[0].iov_base = (char *)rx->h + rx->got;
+		v[0].iov_len = RESP_HDR - rx->got;
+		v[1].iov_base = out;
+		v[1].iov_len = outcap;
+		return outcap ? 2 : 1;
+	}
+	v[0].iov_base = (char *)out + (rx->got - RESP_HDR);
+	v[0].iov_len = rx->need - rx->got;
+	return 1;
+}
+
+int corio__pp_rx_advance(corio__pp_rx *rx, size_t n, size_t outcap)
+{
+	if (rx->got < RESP_HDR && rx->got + n >= RESP_HDR) {
+		/* The header is in: check it before trusting it. */
+		int64_t res = (int64_t)rx->h[0];
+		uint64_t outlen = rx->h[1];
+		if (outlen > outcap || (res >= 0 && outlen != (uint64_t)res) ||
+		    (res < 0 && outlen != 0))
+			return -EPIPE;
+		rx->result = res;
+		rx->need = RESP_HDR + (size_t)outlen;
+	}
+	rx->got += n;
+	if (rx->got > rx->need)
+		return -EPIPE; /* more than announced */
+	return rx->got == rx->need;
+}
+
+int corio__pp_rest_of_message(struct iovec *v, const void *hdr, size_t hdrlen, const void *body,
+			      size_t bodylen, size_t done)
 {
 	if (done < hdrlen) {
 		v[0].iov_base = (char *)hdr + done;
@@ -254,7 +316,7 @@ static bool child_respond(int fd, int64_t result, const void *out, uint64_t outl
 		struct msghdr mh = { .msg_iov = v };
 		ssize_t r;
 
-		mh.msg_iovlen = (size_t)rest_of_message(v, h, RESP_HDR, out, outlen, done);
+		mh.msg_iovlen = (size_t)corio__pp_rest_of_message(v, h, RESP_HDR, out, outlen, done);
 		r = sendmsg(fd, &mh, MSG_NOSIGNAL);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -311,7 +373,7 @@ static _Noreturn void child_loop(int fd)
 	uint64_t spin_ns = spin_setting_ns();
 
 	for (;;) {
-		uint64_t h[3];
+		uint64_t h[3], fnw;
 		ssize_t n = child_read_next(fd, h, sizeof(h), spin_ns);
 		corio_proc_fn fn;
 		size_t inlen, outcap;
@@ -323,14 +385,12 @@ static _Noreturn void child_loop(int fd)
 			_exit(CHILD_EXIT_EOF); /* the pool closed our socket */
 		if (n != (ssize_t)sizeof(h))
 			_exit(CHILD_EXIT_IO);
-		fn = (corio_proc_fn)(uintptr_t)h[0];
-		inlen = (size_t)h[1];
-		outcap = (size_t)h[2];
-		if (!fn || h[1] > CORIO_PROC_MAX_IO || h[2] > CORIO_PROC_MAX_IO)
+		if (corio__pp_req_parse(h, &fnw, &inlen, &outcap) < 0)
 			_exit(CHILD_EXIT_PROTO);
+		fn = (corio_proc_fn)(uintptr_t)fnw;
 		/* Never NULL, even for empty buffers. */
-		in = malloc(inlen ? inlen : 1);
-		out = malloc(outcap ? outcap : 1);
+		in = corio__malloc(inlen ? inlen : 1);
+		out = corio__malloc(outcap ? outcap : 1);
 		if (!in || !out) {
 			if (!child_skip(fd, inlen))
 				_exit(CHILD_EXIT_IO);
@@ -340,10 +400,7 @@ static _Noreturn void child_loop(int fd)
 			if (child_read(fd, in, inlen) != (ssize_t)inlen)
 				_exit(CHILD_EXIT_IO);
 			r = fn(in, inlen, out, outcap);
-			if (r > (ssize_t)outcap)
-				r = -ENOBUFS;
-			result = r;
-			outlen = r > 0 ? (uint64_t)r : 0;
+			corio__pp_resp_make(r, outcap, &result, &outlen);
 		}
 		if (!child_respond(fd, result, out, outlen))
 			_exit(CHILD_EXIT_IO);
@@ -483,7 +540,7 @@ static int worker_spawn(corio_procpool *p, struct worker *wk)
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
-	pid = fork();
+	pid = CORIO__FAULT(CORIO__F_FORK) ? (errno = EAGAIN, -1) : fork();
 	if (pid < 0) {
 		e = errno;
 		close(sv[0]);
@@ -678,7 +735,7 @@ static int send_request(int fd, const uint64_t *hdr, const void *in, size_t inle
 		struct msghdr mh = { .msg_iov = v };
 		ssize_t r;
 
-		mh.msg_iovlen = (size_t)rest_of_message(v, hdr, REQ_HDR, in, inlen, done);
+		mh.msg_iovlen = (size_t)corio__pp_rest_of_message(v, hdr, REQ_HDR, in, inlen, done);
 		r = corio_sendmsg(fd, &mh, 0);
 		if (r < 0) {
 			*sent = done;
@@ -700,45 +757,26 @@ static int send_request(int fd, const uint64_t *hdr, const void *in, size_t inle
  */
 static int recv_response(int fd, int64_t *result, void *out, size_t outcap)
 {
-	uint64_t h[2];
-	size_t got = 0, need = RESP_HDR;
-	uint64_t outlen = 0;
+	corio__pp_rx rx;
+	int done = 0;
 
-	while (got < need) {
+	corio__pp_rx_init(&rx);
+	while (!done) {
 		struct iovec v[2];
 		struct msghdr mh = { .msg_iov = v };
 		ssize_t r;
 
-		if (got < RESP_HDR) {
-			v[0].iov_base = (char *)h + got;
-			v[0].iov_len = RESP_HDR - got;
-			v[1].iov_base = out;
-			v[1].iov_len = outcap;
-			mh.msg_iovlen = outcap ? 2 : 1;
-		} else {
-			v[0].iov_base = (char *)out + (got - RESP_HDR);
-			v[0].iov_len = need - got;
-			mh.msg_iovlen = 1;
-		}
+		mh.msg_iovlen = (size_t)corio__pp_rx_iov(&rx, v, out, outcap);
 		r = corio_recvmsg(fd, &mh, 0);
 		if (r < 0)
 			return r == -ECONNRESET ? -EPIPE : (int)r;
 		if (r == 0)
 			return -EPIPE; /* EOF: the worker died */
-		if (got < RESP_HDR && got + (size_t)r >= RESP_HDR) {
-			/* The header is in: check it before trusting it. */
-			int64_t res = (int64_t)h[0];
-			outlen = h[1];
-			if (outlen > outcap || (res >= 0 && outlen != (uint64_t)res) ||
-			    (res < 0 && outlen != 0))
-				return -EPIPE;
-			*result = res;
-			need = RESP_HDR + (size_t)outlen;
-		}
-		got += (size_t)r;
-		if (got > need)
-			return -EPIPE; /* more than announced */
+		done = corio__pp_rx_advance(&rx, (size_t)r, outcap);
+		if (done < 0)
+			return done;
 	}
+	*result = rx.result;
 	return 0;
 }
 
@@ -809,8 +847,8 @@ CORIO__API corio_procpool *corio_procpool_new(int workers)
 	}
 	if (workers == 0)
 		workers = cpu_count();
-	p = calloc(1, sizeof(*p));
-	if (!p || !(p->w = calloc((size_t)workers, sizeof(*p->w)))) {
+	p = corio__calloc(1, sizeof(*p));
+	if (!p || !(p->w = corio__calloc((size_t)workers, sizeof(*p->w)))) {
 		free(p);
 		errno = ENOMEM;
 		return NULL;

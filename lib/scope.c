@@ -31,7 +31,7 @@ static corio__scope *scope_alloc(corio__loop *l)
 	corio__scope *s = l->scope_free;
 
 	if (CORIO__UNLIKELY(!s)) {
-		struct scope_chunk *c = malloc(sizeof(*c));
+		struct scope_chunk *c = corio__malloc(sizeof(*c));
 		if (!c)
 			return NULL;
 		c->next = l->scope_chunks;

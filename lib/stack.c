@@ -125,7 +125,13 @@ static void unpoison(void *p, size_t len)
 
 static void *map_region(size_t len)
 {
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+	void *p;
+
+	if (CORIO__FAULT(CORIO__F_STACK)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
 }
@@ -257,7 +263,7 @@ static corio__stack *slab_take(corio__stack_pool *p)
 	int r;
 
 	if (!sl || sl->nused == SLAB_STACKS) {
-		sl = calloc(1, sizeof(*sl));
+		sl = corio__calloc(1, sizeof(*sl));
 		if (!sl)
 			return NULL;
 		sl->stride = p->size + p->guard;
@@ -313,7 +319,7 @@ corio__stack *corio__stack_get(corio__stack_pool *p, size_t size)
 
 		if (!base)
 			return NULL;
-		s = calloc(1, sizeof(*s));
+		s = corio__calloc(1, sizeof(*s));
 		r = s ? install_guard(base, p->guard) : -ENOMEM;
 		if (r < 0) {
 			free(s);
@@ -494,7 +500,7 @@ int corio__overflow_handler_install(void)
 	/* The fault happens on a full stack: the handler needs its own. */
 	if (sigaltstack(NULL, &cur) == 0 && (cur.ss_flags & SS_DISABLE) && !altstack_mem) {
 		size_t sz = 64 * 1024;
-		altstack_mem = malloc(sz);
+		altstack_mem = corio__malloc(sz);
 		if (!altstack_mem)
 			return -ENOMEM;
 		ss.ss_sp = altstack_mem;

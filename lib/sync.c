@@ -249,7 +249,7 @@ struct corio_event {
 
 CORIO__API corio_event *corio_event_new(void)
 {
-	corio_event *e = calloc(1, sizeof(*e));
+	corio_event *e = corio__calloc(1, sizeof(*e));
 
 	if (!e) {
 		errno = ENOMEM;
@@ -325,7 +325,7 @@ static void mutex_loop_closed(struct corio_mutex *m, corio__loop *l)
 
 CORIO__API corio_mutex *corio_mutex_new(void)
 {
-	corio_mutex *m = calloc(1, sizeof(*m));
+	corio_mutex *m = corio__calloc(1, sizeof(*m));
 
 	if (!m) {
 		errno = ENOMEM;
@@ -427,7 +427,7 @@ CORIO__API corio_sem *corio_sem_new(unsigned n)
 		errno = EINVAL;
 		return NULL;
 	}
-	s = calloc(1, sizeof(*s));
+	s = corio__calloc(1, sizeof(*s));
 	if (!s) {
 		errno = ENOMEM;
 		return NULL;
@@ -506,7 +506,7 @@ struct corio_cond {
 
 CORIO__API corio_cond *corio_cond_new(void)
 {
-	corio_cond *c = calloc(1, sizeof(*c));
+	corio_cond *c = corio__calloc(1, sizeof(*c));
 
 	if (!c) {
 		errno = ENOMEM;
@@ -590,7 +590,7 @@ struct corio_queue {
 
 CORIO__API corio_queue *corio_queue_new(size_t capacity)
 {
-	corio_queue *q = calloc(1, sizeof(*q));
+	corio_queue *q = corio__calloc(1, sizeof(*q));
 
 	if (!q) {
 		errno = ENOMEM;
@@ -613,7 +613,7 @@ static int buf_push(corio_queue *q, void *item)
 			na = q->limit;
 		if (na > SIZE_MAX / sizeof(void *))
 			return -ENOMEM;
-		nb = malloc(na * sizeof(void *));
+		nb = corio__malloc(na * sizeof(void *));
 		if (!nb)
 			return -ENOMEM;
 		for (size_t i = 0; i < q->n; i++)

@@ -31,7 +31,7 @@ static corio_task *task_alloc(corio__loop *l)
 	corio_task *t = l->task_free;
 
 	if (CORIO__UNLIKELY(!t)) {
-		corio__task_chunk *c = malloc(sizeof(*c));
+		corio__task_chunk *c = corio__malloc(sizeof(*c));
 		if (!c)
 			return NULL;
 		c->next = l->chunks;

@@ -61,7 +61,7 @@ int corio__heap_push(corio__heap *h, corio__timer *t)
 		corio__heap_ent *v;
 		if (cap <= h->cap) /* 2^31 timers: refuse rather than wrap */
 			return -ENOMEM;
-		v = realloc(h->v, (size_t)cap * sizeof(*v));
+		v = corio__realloc(h->v, (size_t)cap * sizeof(*v));
 		if (!v)
 			return -ENOMEM;
 		h->v = v;

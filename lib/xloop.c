@@ -78,9 +78,9 @@ static void xcall_unref(xcall *m)
 
 corio__lgroup *corio__lgroup_new(int n)
 {
-	corio__lgroup *g = calloc(1, sizeof(*g));
+	corio__lgroup *g = corio__calloc(1, sizeof(*g));
 
-	if (!g || !(g->mb = calloc((size_t)n, sizeof(*g->mb)))) {
+	if (!g || !(g->mb = corio__calloc((size_t)n, sizeof(*g->mb)))) {
 		free(g);
 		return NULL;
 	}
@@ -298,7 +298,7 @@ CORIO__API int corio_loop_post(int loop, void (*fn)(void *), void *arg)
 	r = target(l, loop, &to);
 	if (r < 0)
 		return r;
-	m = calloc(1, sizeof(*m));
+	m = corio__calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
 	m->call.kind = XM_POST;
@@ -330,7 +330,7 @@ CORIO__API int corio_loop_call(int loop, int (*fn)(void *), void *arg)
 	r = corio__may_block(self);
 	if (r < 0)
 		return r;
-	m = calloc(1, sizeof(*m));
+	m = corio__calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
 	m->call.kind = XM_CALL;

@@ -28,6 +28,7 @@ typedef struct raw {
 	const void *lo;   /* usable stack */
 	size_t      size;
 	void       *fake; /* ASan's fake stack of this context while away */
+	unsigned    vg_id; /* valgrind's id of the stack */
 } raw;
 
 static raw raw_main;
@@ -63,6 +64,10 @@ static void raw_make(raw *r, void (*entry)(void *), void *arg)
 	 * may have left poisoned frames behind. */
 	ASAN_UNPOISON_MEMORY_REGION(r->lo, RAW_STACK);
 #endif
+#if __has_include(<valgrind/valgrind.h>)
+	/* memcheck must know it is a stack, as the library's stacks are. */
+	r->vg_id = VALGRIND_STACK_REGISTER(r->lo, (char *)r->lo + RAW_STACK);
+#endif
 	corio__ctx_make(&r->ctx, (void *)r->lo, (char *)r->lo + RAW_STACK, entry, arg);
 }
 
@@ -71,6 +76,9 @@ static void raw_free(raw *r)
 #if CHECK_ASAN
 	/* Suspended frames stay poisoned: clean up for whoever maps this next. */
 	ASAN_UNPOISON_MEMORY_REGION(r->lo, RAW_STACK);
+#endif
+#if __has_include(<valgrind/valgrind.h>)
+	VALGRIND_STACK_DEREGISTER(r->vg_id);
 #endif
 	munmap(r->map, RAW_STACK + (size_t)sysconf(_SC_PAGESIZE));
 	r->map = NULL;

@@ -1310,7 +1310,12 @@ static int slow_reader(void *arg)
 	int reads = 0;
 
 	while (sl->n < BIG) {
-		ssize_t r = corio_recv(sl->fd, sl->got + sl->n, 3000 + (size_t)(reads % 7) * 1000, 0);
+		size_t want = 3000 + (size_t)(reads % 7) * 1000;
+		ssize_t r;
+
+		if (want > BIG - sl->n)
+			want = BIG - sl->n; /* never past the buffer (buf_check) */
+		r = corio_recv(sl->fd, sl->got + sl->n, want, 0);
 		if (r <= 0) {
 			sl->r = r < 0 ? (int)r : -EPIPE;
 			return 0;
