@@ -19,6 +19,13 @@
  *     raw clients and corio-load are all echoed, --stats gives each loop's
  *     counters and their total, SIGTERM ends it with status 0; --max-conns
  *     counts the connections of both loops together
+ *   - corio-load checks every echoed byte against the connection's own
+ *     stream: a server that changes one byte is caught (verify errors), and
+ *     corio-load http --echo-path checks corio-http's bodies the same way
+ *   - corio-load's chaos (resets, half-closes, stalls, sizes drawn at
+ *     random) against corio-echo: no error on either side; corio-echo
+ *     --chaos resets the connections it cancels, which corio-load
+ *     --server-chaos counts as dropped (and, without it, as errors)
  *
  * Each test skips when the tools are not built.
  */
@@ -173,12 +180,11 @@ static void child_kill(struct child *c)
 	c->out = -1;
 }
 
-/* corio-echo --port 0 --seconds 10 plus extra arguments; waits for its
- * "listening on 127.0.0.1:PORT" line. */
-static void echo_start(struct child *c, const char *a1, const char *a2, const char *a3,
-		       const char *a4)
+/* corio-echo --port 0 --seconds 10 plus the extra arguments (NULL-ended,
+ * at most 16); waits for its "listening on 127.0.0.1:PORT" line. */
+static void echo_startv(struct child *c, const char *const *extra)
 {
-	char *argv[12];
+	char *argv[24];
 	int n = 0;
 	const char *line;
 
@@ -187,14 +193,8 @@ static void echo_start(struct child *c, const char *a1, const char *a2, const ch
 	argv[n++] = (char *)"0";
 	argv[n++] = (char *)"--seconds";
 	argv[n++] = (char *)"10";
-	if (a1)
-		argv[n++] = (char *)a1;
-	if (a2)
-		argv[n++] = (char *)a2;
-	if (a3)
-		argv[n++] = (char *)a3;
-	if (a4)
-		argv[n++] = (char *)a4;
+	for (int i = 0; extra && extra[i] && i < 16; i++)
+		argv[n++] = (char *)extra[i];
 	argv[n] = NULL;
 	child_start(c, argv);
 	child_read(c, LINE_WAIT_MS, "\n");
@@ -205,6 +205,14 @@ static void echo_start(struct child *c, const char *a1, const char *a2, const ch
 	}
 	c->port = atoi(line + strlen("listening on 127.0.0.1:"));
 	assert_true(c->port > 0 && c->port < 65536);
+}
+
+static void echo_start(struct child *c, const char *a1, const char *a2, const char *a3,
+		       const char *a4)
+{
+	const char *extra[] = { a1, a2, a3, a4, NULL };
+
+	echo_startv(c, extra);
 }
 
 /* Stops the server with sig; it must exit with status 0 within 2 s. */
@@ -825,6 +833,233 @@ static void test_loops_max_conns(void **state)
 	(void)state;
 }
 
+/* ------------------------------------------------------------------------
+ * Verification and chaos
+ * ------------------------------------------------------------------------ */
+
+/* An echo server that changes the 1000th byte of each connection's stream
+ * (bit 0 flipped); forked, killed by the caller. */
+static void flipping_echo(int lfd)
+{
+	struct pollfd p[33];
+	size_t seen[33];
+	int n = 1;
+
+	p[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	alarm(20);
+	for (;;) {
+		if (poll(p, (nfds_t)n, -1) < 0)
+			continue;
+		if (p[0].revents & POLLIN) {
+			int fd = accept(lfd, NULL, NULL);
+			if (fd >= 0 && n < 33) {
+				p[n] = (struct pollfd){ .fd = fd, .events = POLLIN };
+				seen[n++] = 0;
+			} else if (fd >= 0) {
+				close(fd);
+			}
+		}
+		for (int i = 1; i < n; i++) {
+			char buf[4096];
+			ssize_t r;
+
+			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			r = read(p[i].fd, buf, sizeof(buf));
+			if (r <= 0) {
+				close(p[i].fd);
+				p[i] = p[n - 1];
+				seen[i] = seen[n - 1];
+				n--;
+				i--;
+				continue;
+			}
+			if (seen[i] <= 999 && seen[i] + (size_t)r > 999)
+				buf[999 - seen[i]] ^= 1;
+			seen[i] += (size_t)r;
+			(void)!write(p[i].fd, buf, (size_t)r);
+		}
+	}
+}
+
+static void test_load_verifies(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	struct child load;
+	char port[16];
+	int lfd, rc;
+	pid_t pid;
+
+	NEED_TOOLS();
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(lfd, 64), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+	snprintf(port, sizeof(port), "%d", ntohs(a.sin_port));
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		signal(SIGALRM, SIG_DFL);
+		flipping_echo(lfd);
+		_exit(0);
+	}
+	close(lfd);
+	{
+		char *argv[] = { load_bin, "echo", "--port", port, "--conns", "4", "--size", "100",
+				 "--seconds", "0.5", "--json", NULL };
+		rc = run_tool(&load, argv);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	assert_int_equal(rc, 1);
+	/* One wrong byte per connection: one request each. */
+	assert_true(json_num(load.buf, "verify") == 4);
+	assert_contains(load.buf, "the echoed bytes differ");
+	(void)state;
+}
+
+/* corio-load's own chaos against a plain corio-echo: resets, half-closes,
+ * stalls, sizes from 1 to 3000 bytes, 3 in flight; no error anywhere. */
+static void test_load_chaos(void **state)
+{
+	static const char *const extra[] = { "--loops", "2", "--stats", NULL };
+	struct child srv, load;
+	char port[16];
+	int rc;
+
+	NEED_TOOLS();
+	echo_startv(&srv, extra);
+	snprintf(port, sizeof(port), "%d", srv.port);
+	{
+		char *argv[] = { load_bin, "echo", "--port", port, "--conns", "20", "--size", "1",
+				 "--size-max", "3000", "--pipeline", "3", "--abort-rate", "0.03",
+				 "--half-close-rate", "0.03", "--stall-rate", "0.03", "--stall-ms", "20",
+				 "--seed", "42", "--seconds", "1", "--json", NULL };
+		rc = run_tool(&load, argv);
+		if (rc != 0)
+			fail_msg("corio-load exited %d:\n%s", rc, load.buf);
+	}
+	assert_true(json_num(load.buf, "errors") == 0);
+	assert_true(json_num(load.buf, "aborts") > 0);
+	assert_true(json_num(load.buf, "half_closes") > 0);
+	assert_true(json_num(load.buf, "stalls") > 0);
+	assert_true(json_num(load.buf, "server_closes") == 0);
+	assert_true(json_num(load.buf, "dropped") == 0);
+	assert_true(json_num(load.buf, "bytes_verified") > json_num(load.buf, "requests"));
+	echo_stop(&srv, SIGTERM);
+	assert_contains(srv.buf, "total (2 loops): ");
+	assert_contains(srv.buf, "unexpected errors 0;");
+	assert_not_contains(srv.buf, "unexpected:");
+	(void)state;
+}
+
+/* corio-echo --chaos: the connections it cancels are reset; corio-load
+ * --server-chaos counts them as dropped, without it they are errors. */
+static void test_server_chaos(void **state)
+{
+	static const char *const extra[] = { "--chaos", "5", "--cancel-rate", "1", "--cancel-ms",
+					     "150", "--slow-rate", "0", "--stats", NULL };
+	struct child srv, load;
+	char port[16], buf[64];
+	int fd, rc;
+	ssize_t r;
+
+	NEED_TOOLS();
+	echo_startv(&srv, extra);
+	snprintf(port, sizeof(port), "%d", srv.port);
+	/* A raw client: echoed (all of it, some, or none: the cancel may come
+	 * first), then within 150 ms of accept a reset, never an EOF. */
+	fd = client_connect(srv.port);
+	assert_int_equal(send(fd, "hello", 5, MSG_NOSIGNAL), 5);
+	for (size_t got = 0;;) {
+		r = recv_within(fd, buf + got, sizeof(buf) - got, 2000);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		assert_true(got <= 5);
+		assert_memory_equal(buf, "hello", got);
+	}
+	if (r != -ECONNRESET)
+		fail_msg("a cancelled connection: recv gave %zd, expected a reset", r);
+	close(fd);
+	{
+		char *argv[] = { load_bin, "echo", "--port", port, "--conns", "10", "--seconds", "1",
+				 "--server-chaos", "--json", NULL };
+		rc = run_tool(&load, argv);
+		if (rc != 0)
+			fail_msg("corio-load --server-chaos exited %d:\n%s", rc, load.buf);
+		assert_true(json_num(load.buf, "dropped") > 0);
+		assert_true(json_num(load.buf, "errors") == 0);
+	}
+	{
+		char *argv[] = { load_bin, "echo", "--port", port, "--conns", "10", "--seconds", "0.5",
+				 "--json", NULL };
+		rc = run_tool(&load, argv);
+		assert_int_equal(rc, 1);
+		assert_true(json_num(load.buf, "io") > 0);
+	}
+	echo_stop(&srv, SIGTERM);
+	assert_contains(srv.buf, "unexpected errors 0;");
+	assert_not_contains(srv.buf, "chaos cancels 0,");
+	(void)state;
+}
+
+/* corio-load http --echo-path: corio-http's bodies are the tokens; a server
+ * answering anything else is a verify error. */
+static void test_load_http_echo_path(void **state)
+{
+	struct child srv, load;
+	char http_bin[4096], port[16];
+	int p, rc;
+	pid_t fake;
+
+	NEED_TOOLS();
+	if (!find_tool("corio-http", http_bin, sizeof(http_bin))) {
+		CHECK_SKIP_TEST("skip: build/bin/corio-http not built\n");
+		return;
+	}
+	{
+		char *argv[] = { http_bin, "--port", "0", "--seconds", "10", NULL };
+		const char *line;
+		child_start(&srv, argv);
+		child_read(&srv, LINE_WAIT_MS, "\n");
+		line = strstr(srv.buf, "listening on 127.0.0.1:");
+		if (!line) {
+			child_kill(&srv);
+			fail_msg("corio-http printed no \"listening on\" line:\n%s", srv.buf);
+		}
+		srv.port = atoi(line + strlen("listening on 127.0.0.1:"));
+	}
+	snprintf(port, sizeof(port), "%d", srv.port);
+	{
+		char *argv[] = { load_bin, "http", "--port", port, "--conns", "8", "--pipeline", "4",
+				 "--echo-path", "--seconds", "0.5", "--json", NULL };
+		rc = run_tool(&load, argv);
+		if (rc != 0) {
+			kill(srv.pid, SIGKILL);
+			fail_msg("corio-load http --echo-path exited %d:\n%s", rc, load.buf);
+		}
+		assert_true(json_num(load.buf, "bytes_verified") > 0);
+		assert_true(json_num(load.buf, "errors") == 0);
+	}
+	kill(srv.pid, SIGTERM);
+	assert_true(WIFEXITED(child_wait(&srv, EXIT_WAIT_MS)));
+	fake = http_start("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", &p);
+	snprintf(port, sizeof(port), "%d", p);
+	{
+		char *argv[] = { load_bin, "http", "--port", port, "--conns", "2", "--echo-path",
+				 "--seconds", "0.3", "--json", NULL };
+		rc = run_tool(&load, argv);
+		http_stop(fake);
+		assert_int_equal(rc, 1);
+		assert_true(json_num(load.buf, "verify") > 0);
+	}
+	(void)state;
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -836,6 +1071,10 @@ int main(int argc, char **argv)
 		TOOLS_TEST(test_load_failures),
 		TOOLS_TEST(test_loops),
 		TOOLS_TEST(test_loops_max_conns),
+		TOOLS_TEST(test_load_verifies),
+		TOOLS_TEST(test_load_chaos),
+		TOOLS_TEST(test_server_chaos),
+		TOOLS_TEST(test_load_http_echo_path),
 	};
 
 	check_init(argc, argv);

@@ -13,6 +13,15 @@
  * answered, every one counted once across the two loops' --stats lines,
  * both loops used, a clean SIGTERM; --max-conns shared by the loops; and
  * --work-us making each request take at least that long.
+ *
+ * Hostile input: every limit (request line 414, header section 431, header
+ * count 431, --max-body 413, Transfer-Encoding 501/400, --idle-ms and
+ * --header-ms for a silent client and one sending a byte a second,
+ * --max-conns 503) has a test that sends the bad input and checks the
+ * answer (or the close), and that a bystander keep-alive client is served
+ * promptly while the bad one is in the middle of it and afterwards, and a
+ * new client too. --chaos: cancelled connections are reset, deadlines give
+ * 504 with X-Corio-Chaos, and the counts add up.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -969,6 +978,407 @@ static void test_work_us(void **state)
 	assert_contains(s.log, "work: 5000 us per request = ");
 }
 
+/* ------------------------------------------------------------------------
+ * Hostile input: each limit, with a bystander served throughout
+ * ------------------------------------------------------------------------ */
+
+/* A GET on a keep-alive connection, answered 200 within 1 s: the server
+ * still serves others. */
+static void served_promptly(struct client *by)
+{
+	struct resp r;
+	uint64_t t0 = corio_now_ns();
+
+	cl_sends(by, GET);
+	cl_response(by, false, &r);
+	expect_ok_body(&r);
+	assert_between(check_ms_since(t0), 0, 1000 * CHECK_TIME_SCALE);
+}
+
+/* A new connection is served too. */
+static void fresh_served(int port)
+{
+	struct client c;
+
+	cl_open(&c, port);
+	served_promptly(&c);
+	cl_close(&c);
+}
+
+/*
+ * Sends req (n bytes) on a new connection in two parts, split at `split`,
+ * with a bystander served before, between the parts (the bad request is
+ * in the middle of arriving) and after. Then expects `status` with
+ * Connection: close and the close; status 0: the close alone, no answer.
+ */
+static void hostile(int port, const char *req, size_t n, size_t split, int status)
+{
+	struct client by, c;
+	struct resp r;
+
+	cl_open(&by, port);
+	served_promptly(&by);
+	cl_open(&c, port);
+	cl_send(&c, req, split);
+	usleep(20000);
+	served_promptly(&by);
+	/* The server may answer and close before the rest is sent: a send
+	 * into a closed connection fails, which is fine here. */
+	(void)!send(c.fd, req + split, n - split, MSG_NOSIGNAL);
+	if (status) {
+		cl_response(&c, false, &r);
+		if (r.status != status)
+			fail_msg("status %d, expected %d:\n%s", r.status, status, r.head);
+		assert_true(r.close);
+	}
+	cl_expect_closed(&c, 2000);
+	cl_close(&c);
+	served_promptly(&by);
+	cl_close(&by);
+	fresh_served(port);
+}
+
+static char hbuf[64 * 1024];
+
+static void test_hostile_request_line(void **state)
+{
+	struct srv s;
+	size_t n;
+
+	SKIP_IF_NO_BIN();
+	srv_start(&s, NULL);
+	/* 9 KiB of target: 414 once the 8193rd byte of the line is seen,
+	 * before the line ends. */
+	n = (size_t)sprintf(hbuf, "GET /");
+	memset(hbuf + n, 'a', 9 * 1024);
+	n += 9 * 1024;
+	n += (size_t)sprintf(hbuf + n, " HTTP/1.1\r\nHost: a\r\n\r\n");
+	hostile(s.port, hbuf, n, 4096, 414);
+	/* A line that never ends, of any bytes: 414 all the same. */
+	memset(hbuf, 'G', 10000);
+	hostile(s.port, hbuf, 10000, 100, 414);
+	srv_stop(&s);
+}
+
+static void test_hostile_headers(void **state)
+{
+	struct srv s;
+	size_t n;
+
+	SKIP_IF_NO_BIN();
+	srv_start(&s, NULL);
+	/* The header section over 8192 bytes: one long value. */
+	n = (size_t)sprintf(hbuf, "GET / HTTP/1.1\r\nHost: a\r\nX-Big: ");
+	memset(hbuf + n, 'v', 9000);
+	n += 9000;
+	n += (size_t)sprintf(hbuf + n, "\r\n\r\n");
+	hostile(s.port, hbuf, n, 2000, 431);
+	/* 101 header lines, each small. */
+	n = (size_t)sprintf(hbuf, "GET / HTTP/1.1\r\nHost: a\r\n");
+	for (int i = 0; i < 100; i++)
+		n += (size_t)sprintf(hbuf + n, "X-%d: v\r\n", i);
+	n += (size_t)sprintf(hbuf + n, "\r\n");
+	hostile(s.port, hbuf, n, n / 2, 431);
+	/* 100 are fine. */
+	{
+		struct client c;
+		struct resp r;
+		n = (size_t)sprintf(hbuf, "GET / HTTP/1.1\r\nHost: a\r\n");
+		for (int i = 0; i < 99; i++)
+			n += (size_t)sprintf(hbuf + n, "X-%d: v\r\n", i);
+		n += (size_t)sprintf(hbuf + n, "\r\n");
+		cl_open(&c, s.port);
+		cl_send(&c, hbuf, n);
+		cl_response(&c, false, &r);
+		expect_ok_body(&r);
+		cl_close(&c);
+	}
+	srv_stop(&s);
+}
+
+/* Bodies are skipped, not read: --max-body bounds what a request may make
+ * the server skip; over it, 413 and close. Transfer-Encoding is refused. */
+static void test_hostile_body(void **state)
+{
+	static const char te[] = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+				 "5\r\nhello\r\n0\r\n\r\n";
+	static const char te_cl[] = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+				    "Content-Length: 5\r\n\r\nhello";
+	static const char te10[] = "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+	struct srv s;
+	struct client c;
+	struct resp r;
+	size_t n;
+
+	SKIP_IF_NO_BIN();
+	srv_start(&s, "--max-body", "1000", "--stats", NULL);
+	/* Over: 413 as soon as the head is in, whatever follows. */
+	n = (size_t)sprintf(hbuf, "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\n\r\n");
+	memset(hbuf + n, 'b', 1001);
+	hostile(s.port, hbuf, n + 1001, n - 10, 413);
+	n = (size_t)sprintf(hbuf, "GET / HTTP/1.1\r\nHost: a\r\n"
+				  "Content-Length: 9223372036854775807\r\n\r\n");
+	hostile(s.port, hbuf, n, 10, 413);
+	/* At the limit: 405, the body skipped, the connection kept. */
+	cl_open(&c, s.port);
+	n = (size_t)sprintf(hbuf, "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n");
+	memset(hbuf + n, 'b', 1000);
+	n += 1000;
+	n += (size_t)sprintf(hbuf + n, "%s", GET);
+	cl_send(&c, hbuf, n);
+	cl_response(&c, false, &r);
+	assert_int_equal(r.status, 405);
+	assert_false(r.close);
+	cl_response(&c, false, &r);
+	expect_ok_body(&r);
+	cl_close(&c);
+	/* Transfer-Encoding: 501; with Content-Length, or in HTTP/1.0, 400. */
+	hostile(s.port, te, sizeof(te) - 1, 20, 501);
+	hostile(s.port, te_cl, sizeof(te_cl) - 1, 20, 400);
+	hostile(s.port, te10, sizeof(te10) - 1, 20, 400);
+	srv_stop(&s);
+	assert_int_equal(stat_num(s.log, "total (1 loop)", "413"), 2);
+}
+
+/*
+ * --idle-ms: a client that sends nothing is closed after it, without an
+ * answer, while a bystander sending a GET every 150 ms (each resets its own
+ * idle time) stays served. A request's first byte ends the idle time:
+ * --header-ms takes over.
+ */
+static void test_hostile_idle(void **state)
+{
+	struct srv s;
+	struct client by, quiet, late;
+	uint64_t t0;
+	bool closed = false;
+
+	SKIP_IF_NO_BIN();
+	srv_start(&s, "--idle-ms", "800", "--header-ms", "3000", "--stats", NULL);
+	cl_open(&by, s.port);
+	cl_open(&quiet, s.port);
+	cl_open(&late, s.port);
+	t0 = corio_now_ns();
+	/* late: its first byte at 600 ms, the rest at 1200 ms: past the idle
+	 * time, within the header time; answered, and closed by us. */
+	while (check_ms_since(t0) < 2500) {
+		struct pollfd p = { .fd = quiet.fd, .events = POLLIN };
+		uint64_t ms = check_ms_since(t0);
+		if (ms >= 600 && ms < 750)
+			cl_sends(&late, "G");
+		if (ms >= 1200 && ms < 1350 && late.fd >= 0) {
+			struct resp r;
+			cl_sends(&late, GET + 1);
+			cl_response(&late, false, &r);
+			expect_ok_body(&r);
+			cl_close(&late);
+		}
+		served_promptly(&by);
+		if (!closed && poll(&p, 1, 150) == 1) {
+			ms = check_ms_since(t0);
+			assert_int_equal(cl_fill(&quiet) <= 0, 1); /* EOF or reset, no answer */
+			assert_between(ms, 700, 1800 * CHECK_TIME_SCALE);
+			closed = true;
+		}
+		if (closed)
+			usleep(150000);
+	}
+	assert_true(closed);
+	assert_int_equal(late.fd, -1); /* it was answered */
+	cl_close(&quiet);
+	cl_close(&late);
+	cl_close(&by);
+	fresh_served(s.port);
+	srv_stop(&s);
+	assert_int_equal(stat_num(s.log, "total (1 loop)", "timed_out"), 1);
+}
+
+/*
+ * --header-ms (slowloris): a client sending its head a byte a second is
+ * closed --header-ms after its first byte, without an answer; a silent one
+ * is not (--idle-ms is longer) and is served when it speaks; a bystander
+ * is served throughout.
+ */
+static void test_hostile_header_timeout(void **state)
+{
+	struct srv s;
+	struct client by, drip, quiet;
+	struct resp r;
+	uint64_t t0, closed_ms = 0;
+	const char *p = GET;
+
+	SKIP_IF_NO_BIN();
+	srv_start(&s, "--idle-ms", "6000", "--header-ms", "1500", "--stats", NULL);
+	cl_open(&by, s.port);
+	cl_open(&quiet, s.port);
+	cl_open(&drip, s.port);
+	t0 = corio_now_ns();
+	while (!closed_ms && check_ms_since(t0) < 4000) {
+		struct pollfd pf = { .fd = drip.fd, .events = POLLIN };
+		if (*p)
+			(void)!send(drip.fd, p++, 1, MSG_NOSIGNAL);
+		/* A second between bytes; the bystander every 200 ms. */
+		for (int k = 0; k < 5 && !closed_ms; k++) {
+			served_promptly(&by);
+			if (poll(&pf, 1, 200) == 1) {
+				closed_ms = check_ms_since(t0);
+				assert_int_equal(cl_fill(&drip) <= 0, 1); /* no answer */
+			}
+		}
+	}
+	if (!closed_ms)
+		fail_msg("a byte a second: still open after 4 s (--header-ms 1500)");
+	assert_between(closed_ms, 1400, 2700 * CHECK_TIME_SCALE);
+	/* The silent one is still open (idle 6000), and served. */
+	cl_sends(&quiet, GET);
+	cl_response(&quiet, false, &r);
+	expect_ok_body(&r);
+	cl_close(&quiet);
+	cl_close(&drip);
+	served_promptly(&by);
+	cl_close(&by);
+	fresh_served(s.port);
+	srv_stop(&s);
+	assert_int_equal(stat_num(s.log, "total (1 loop)", "timed_out"), 1);
+}
+
+/* --max-conns: a burst of connections over the limit all get 503 and are
+ * closed, while those admitted are served throughout and afterwards. */
+static void test_hostile_max_conns(void **state)
+{
+	enum { BURST = 40 };
+	static struct client x[BURST];
+	struct srv s;
+	struct client a, b;
+	struct resp r;
+	int refused = 0;
+
+	SKIP_IF_NO_BIN();
+	srv_start(&s, "--max-conns", "2", "--stats", NULL);
+	cl_open(&a, s.port);
+	cl_open(&b, s.port);
+	served_promptly(&a);
+	served_promptly(&b);
+	for (int i = 0; i < BURST; i++) {
+		cl_open(&x[i], s.port);
+		if (i % 10 == 0)
+			served_promptly(i % 20 ? &a : &b);
+	}
+	for (int i = 0; i < BURST; i++) {
+		cl_response(&x[i], false, &r);
+		assert_int_equal(r.status, 503);
+		assert_true(r.close);
+		cl_expect_closed(&x[i], 2000);
+		cl_close(&x[i]);
+		refused++;
+	}
+	served_promptly(&a);
+	served_promptly(&b);
+	cl_close(&a);
+	cl_close(&b);
+	/* Room again once the server has seen them go. */
+	{
+		uint64_t t0 = corio_now_ns();
+		int st = -1;
+		while (check_ms_since(t0) < 3000 && (st = try_get(s.port)) != 200) {
+			/* Not yet: 503, or a reset if our request reached the
+			 * closed socket first; the server counted it either way. */
+			if (st != 503 && st != -1)
+				fail_msg("status %d while waiting for room", st);
+			refused++;
+			usleep(20000);
+		}
+		assert_int_equal(st, 200);
+	}
+	srv_stop(&s);
+	assert_true(refused >= BURST);
+	assert_int_equal(stat_num(s.log, "total (1 loop)", "rejected"), refused);
+}
+
+/* GET /echo/<x> answers <x>; HEAD the same length without it. */
+static void test_echo_path(void **state)
+{
+	struct srv s;
+	struct client c;
+	struct resp r;
+
+	SKIP_IF_NO_BIN();
+	srv_start(&s, NULL);
+	cl_open(&c, s.port);
+	cl_sends(&c, "GET /echo/abc.123?x=%41 HTTP/1.1\r\nHost: a\r\n\r\n"
+		     "HEAD /echo/xy HTTP/1.1\r\nHost: a\r\n\r\n"
+		     "GET /echo/ HTTP/1.1\r\nHost: a\r\n\r\n");
+	cl_response(&c, false, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.clen, 13);
+	assert_memory_equal(r.body, "abc.123?x=%41", 13);
+	cl_response(&c, true, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.clen, 2);
+	cl_response(&c, false, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.clen, 0);
+	cl_sends(&c, GET);
+	cl_response(&c, false, &r);
+	expect_ok_body(&r);
+	cl_close(&c);
+	srv_stop(&s);
+}
+
+/* --chaos: every connection cancelled within 100 ms is reset (not closed
+ * with a FIN); every request's handler waiting past its deadline gets 504
+ * with X-Corio-Chaos, on a connection that goes on. The counts add up. */
+static void test_chaos(void **state)
+{
+	struct srv s;
+	struct client c;
+	struct resp r;
+	int n504 = 0, n200 = 0;
+
+	SKIP_IF_NO_BIN();
+	srv_start(&s, "--chaos", "7", "--cancel-rate", "1", "--cancel-ms", "100",
+		  "--slow-rate", "0", "--stats", NULL);
+	for (int i = 0; i < 3; i++) {
+		ssize_t got;
+		cl_open(&c, s.port);
+		/* Answered or not (the cancel may come first), then within
+		 * 100 ms of accept a reset, never an orderly close. */
+		cl_sends(&c, GET);
+		while ((got = cl_fill(&c)) > 0)
+			c.len = 0;
+		if (got != -ECONNRESET)
+			fail_msg("a cancelled connection: recv gave %zd, expected a reset", got);
+		cl_close(&c);
+	}
+	srv_stop(&s);
+	assert_int_equal(stat_num(s.log, "total (1 loop)", "chaos_cancels"), 3);
+	assert_int_equal(stat_num(s.log, "total (1 loop)", "unexpected"), 0);
+
+	srv_start(&s, "--chaos", "9", "--cancel-rate", "0", "--deadline-ms", "20",
+		  "--slow-rate", "1", "--stats", NULL);
+	cl_open(&c, s.port);
+	for (int i = 0; i < 40; i++) {
+		cl_sends(&c, GET);
+		cl_response(&c, false, &r);
+		if (r.status == 504) {
+			assert_contains(r.head, "\r\nX-Corio-Chaos: deadline\r\n");
+			assert_false(r.close);
+			n504++;
+		} else {
+			expect_ok_body(&r);
+			n200++;
+		}
+	}
+	cl_close(&c);
+	srv_stop(&s);
+	/* Waits of [0, 40] ms against deadlines of [10, 30]: about half. */
+	assert_true(n504 > 0 && n200 > 0);
+	assert_int_equal(stat_num(s.log, "total (1 loop)", "deadline_504"), n504);
+	assert_int_equal(stat_num(s.log, "total (1 loop)", "504"), n504);
+	assert_int_equal(stat_num(s.log, "total (1 loop)", "requests"), 40);
+	assert_int_equal(stat_num(s.log, "total (1 loop)", "unexpected"), 0);
+}
+
 static void test_usage(void **state)
 {
 	int p[2], st;
@@ -996,6 +1406,10 @@ static void test_usage(void **state)
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	assert_contains(out, "usage: corio-http --port N");
 	assert_contains(out, "--idle-ms");
+	assert_contains(out, "--header-ms");
+	assert_contains(out, "--max-body");
+	assert_contains(out, "--chaos");
+	assert_contains(out, "414");
 
 	pid = fork();
 	assert_true(pid >= 0);
@@ -1007,6 +1421,23 @@ static void test_usage(void **state)
 	}
 	waitpid(pid, &st, 0);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+	/* A chaos option without --chaos, and a bad --max-body: status 2. */
+	for (int k = 0; k < 2; k++) {
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			int devnull = open("/dev/null", O_WRONLY);
+			dup2(devnull, STDERR_FILENO);
+			if (k == 0)
+				execl(http_bin, http_bin, "--port", "0", "--cancel-rate", "0.5",
+				      (char *)NULL);
+			else
+				execl(http_bin, http_bin, "--port", "0", "--max-body", "-1", (char *)NULL);
+			_exit(127);
+		}
+		waitpid(pid, &st, 0);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+	}
 }
 
 int main(int argc, char **argv)
@@ -1027,6 +1458,14 @@ int main(int argc, char **argv)
 		CHECK_TEST(test_loops),
 		CHECK_TEST(test_loops_max_conns),
 		CHECK_TEST(test_work_us),
+		CHECK_TEST(test_hostile_request_line),
+		CHECK_TEST(test_hostile_headers),
+		CHECK_TEST(test_hostile_body),
+		CHECK_TEST(test_hostile_idle),
+		CHECK_TEST(test_hostile_header_timeout),
+		CHECK_TEST(test_hostile_max_conns),
+		CHECK_TEST(test_echo_path),
+		CHECK_TEST(test_chaos),
 		CHECK_TEST(test_usage),
 	};
 

@@ -3,6 +3,8 @@
  *
  *   corio-echo --port N [--host H] [--backlog N] [--loops N] [--max-conns N]
  *              [--idle-ms N] [--stats] [--seconds S]
+ *              [--chaos SEED [--cancel-rate P] [--cancel-ms N] [--deadline-ms D]
+ *               [--slow-rate P]]
  *
  * The main task listens, prints "listening on HOST:PORT" (flushed, so a
  * script can wait for it; with --port 0 it names the port picked), starts
@@ -26,6 +28,15 @@
  * runs in a deadline scope of that length: a client that sends nothing, or
  * reads nothing back, for that long is disconnected. Connections beyond
  * --max-conns are closed as soon as they are accepted.
+ *
+ * --chaos (tools/srv_chaos.h) is for soak runs: a random fraction of the
+ * connections runs under a corio_wait_for that cancels its task at a
+ * random time, and every received chunk (a request) is echoed in a
+ * deadline scope of random length, some after a random wait in it. A
+ * connection dropped either way is closed with a reset, and counted. A
+ * connection that ends with an error nothing here explains (-ECANCELED
+ * without a cancel, -ETIMEDOUT without a deadline, anything but a reset or
+ * a broken pipe) is counted as unexpected; --stats prints the counts.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -45,6 +56,7 @@
 
 #include <corio.h>
 
+#include "srv_chaos.h"
 #include "srv_loops.h"
 
 #define BUF_SIZE (16 * 1024)
@@ -58,6 +70,7 @@ struct opts {
 	double      seconds;   /* 0: until a signal */
 	bool        stats;
 	int         nloops;    /* 0: one per core */
+	struct srv_chaos chaos;
 };
 
 /* One loop's counters, saved by the last of its tasks to end and printed
@@ -65,6 +78,7 @@ struct opts {
 struct loop_result {
 	bool        done, have_stats;
 	uint64_t    accepted, rejected, idle_closed, accept_errors, bytes;
+	uint64_t    chaos_cancels, deadline_drops, unexpected;
 	corio_stats st;
 };
 
@@ -76,11 +90,16 @@ struct lstate {
 	bool        saved;      /* the counters are in g.res */
 	uint64_t    accepted, rejected, idle_closed, accept_errors;
 	uint64_t    bytes;
+	uint64_t    chaos_cancels, deadline_drops, unexpected;
+	uint64_t    rng;        /* --chaos choices */
 };
 
 struct conn {
 	struct lstate *L;
 	int            fd;
+	bool           deadline_hit; /* --chaos: a request missed its deadline */
+	uint64_t       cancel_ms;    /* --chaos: cancelled this long after accept (0: never) */
+	uint64_t       cancel_at;    /* ... not before this corio_now_ns() */
 	char           buf[BUF_SIZE];
 };
 
@@ -112,6 +131,7 @@ static void usage(FILE *f)
 		"                  for N ms (default 0: never)\n"
 		"  --seconds S     stop after S seconds (default 0: run until SIGINT/SIGTERM)\n"
 		"  --stats         print each loop's counters and their total at exit\n"
+		SRV_CHAOS_USAGE
 		"  --help          this text\n"
 		"\n"
 		"It prints \"listening on HOST:PORT\" once the socket listens (with --port 0,\n"
@@ -160,6 +180,9 @@ static void save_result(struct lstate *L)
 	r->idle_closed = L->idle_closed;
 	r->accept_errors = L->accept_errors;
 	r->bytes = L->bytes;
+	r->chaos_cancels = L->chaos_cancels;
+	r->deadline_drops = L->deadline_drops;
+	r->unexpected = L->unexpected;
 	r->have_stats = corio_loop_stats(&r->st) == 0;
 	r->done = true;
 }
@@ -174,6 +197,10 @@ static void print_result(const char *label, const struct loop_result *r, long mo
 		printf("most open at once %ld, ", most_open);
 	printf("accept errors %llu, bytes echoed %llu",
 	       (unsigned long long)r->accept_errors, (unsigned long long)r->bytes);
+	if (g.o.chaos.seed)
+		printf(", chaos cancels %llu, chaos deadline drops %llu",
+		       (unsigned long long)r->chaos_cancels, (unsigned long long)r->deadline_drops);
+	printf(", unexpected errors %llu", (unsigned long long)r->unexpected);
 	if (r->have_stats)
 		printf("; tasks spawned %llu, alive %llu, switches %llu, turns %llu, submits %llu, "
 		       "completions %llu, syscalls %llu, timers fired %llu",
@@ -204,6 +231,9 @@ static void print_stats(void)
 		sum.idle_closed += r->idle_closed;
 		sum.accept_errors += r->accept_errors;
 		sum.bytes += r->bytes;
+		sum.chaos_cancels += r->chaos_cancels;
+		sum.deadline_drops += r->deadline_drops;
+		sum.unexpected += r->unexpected;
 		if (!r->have_stats)
 			continue;
 		sum.st.tasks_spawned += r->st.tasks_spawned;
@@ -249,28 +279,60 @@ static ssize_t idle_send_all(int fd, const void *buf, size_t n)
 }
 
 /*
- * One connection. Ends on EOF, on an error (a reset, say: that is the
- * client's business, not a failure of the server), on the idle deadline,
- * or when cancelled at shutdown. Always returns 0: a detached task that
- * returns an error is reported on stderr by corio.
+ * --chaos: echoes n bytes in a deadline scope of random length, after a
+ * random wait in it for some. -ETIMEDOUT with c->deadline_hit when that
+ * scope's deadline passed.
  */
-static int conn_task(void *arg)
+static ssize_t chaos_echo(struct conn *c, size_t n)
 {
-	struct conn *c = arg;
-	struct lstate *L = c->L;
-	ssize_t r;
+	uint64_t dl, wait;
+	ssize_t r = 0;
 
-	for (;;) {
-		r = idle_recv(c->fd, c->buf, sizeof(c->buf));
-		if (r <= 0)
-			break;
-		L->bytes += (uint64_t)r;
-		r = idle_send_all(c->fd, c->buf, (size_t)r);
-		if (r < 0)
-			break;
+	srv_chaos_request(&g.o.chaos, &c->L->rng, &dl, &wait);
+	if (corio_deadline_push(dl) < 0)
+		return -ENOMEM;
+	if (wait)
+		r = corio_sleep_ms(wait);
+	if (r == 0)
+		r = idle_send_all(c->fd, c->buf, n);
+	if (corio_deadline_pop() == -ETIMEDOUT && r == -ETIMEDOUT)
+		c->deadline_hit = true;
+	return r;
+}
+
+/* A connection has ended (r: what ended it, <= 0): classify, close (with a
+ * reset when dropped on purpose), release. */
+static void conn_end(struct conn *c, ssize_t r)
+{
+	struct lstate *L = c->L;
+	bool reset = false;
+
+	if (r == -ECANCELED) {
+		if (L->stopping) {
+			/* the server stops */
+		} else if (c->cancel_ms && corio_now_ns() >= c->cancel_at) {
+			L->chaos_cancels++;
+			reset = true;
+		} else {
+			srv_unexpected(&L->unexpected, "corio-echo", "cancelled, but not by us", (int)r);
+		}
+	} else if (r == -ETIMEDOUT) {
+		if (c->deadline_hit) {
+			L->deadline_drops++;
+			reset = true;
+		} else if (g.o.idle_ms) {
+			L->idle_closed++;
+		} else {
+			srv_unexpected(&L->unexpected, "corio-echo", "timed out without a deadline",
+				       (int)r);
+		}
+	} else if (r < 0 && r != -ECONNRESET && r != -EPIPE) {
+		srv_unexpected(&L->unexpected, "corio-echo", "recv/send", (int)r);
 	}
-	if (r == -ETIMEDOUT)
-		L->idle_closed++;
+	if (reset) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
 	corio_close(c->fd);
 	free(c);
 	srv_release(&g.loops);
@@ -278,6 +340,49 @@ static int conn_task(void *arg)
 		save_result(L);
 		free(L);
 	}
+}
+
+/*
+ * One connection. Ends on EOF, on an error (a reset, say: that is the
+ * client's business, not a failure of the server), on the idle deadline,
+ * or when cancelled at shutdown (or by --chaos). Always returns 0: a
+ * detached task that returns an error is reported on stderr by corio.
+ */
+static int conn_task(void *arg)
+{
+	struct conn *c = arg;
+	ssize_t r;
+
+	for (;;) {
+		r = idle_recv(c->fd, c->buf, sizeof(c->buf));
+		if (r <= 0)
+			break;
+		c->L->bytes += (uint64_t)r;
+		r = g.o.chaos.seed ? chaos_echo(c, (size_t)r)
+				   : idle_send_all(c->fd, c->buf, (size_t)r);
+		if (r < 0)
+			break;
+	}
+	conn_end(c, r);
+	return 0;
+}
+
+/* --chaos: a connection doomed at accept runs under corio_wait_for, which
+ * cancels it when its time is up. Detached, like the connection. */
+static int doomed_task(void *arg)
+{
+	struct conn *c = arg;
+	uint64_t ms = c->cancel_ms;
+	corio_task *t = corio_spawn(conn_task, c);
+
+	if (!t) {
+		if (c->L->accept_errors++ % 1000 == 0)
+			fprintf(stderr, "corio-echo: spawn: %s\n", strerror(errno));
+		conn_end(c, 0);
+		return 0;
+	}
+	/* c may be gone once this returns: the connection freed it. */
+	corio_wait_for(t, ms);
 	return 0;
 }
 
@@ -347,7 +452,10 @@ static int accept_task(void *arg)
 		}
 		c->fd = fd;
 		c->L = L;
-		t = corio_spawn(conn_task, c);
+		c->deadline_hit = false;
+		c->cancel_ms = srv_chaos_doom_ms(&g.o.chaos, &L->rng);
+		c->cancel_at = corio_now_ns() + c->cancel_ms * 1000000u;
+		t = corio_spawn(c->cancel_ms ? doomed_task : conn_task, c);
 		if (!t) {
 			if (L->accept_errors++ % 1000 == 0)
 				fprintf(stderr, "corio-echo: spawn: %s\n", strerror(errno));
@@ -443,6 +551,7 @@ static int amain(void *arg)
 		return 1;
 	}
 	L->idx = idx < 0 ? 0 : idx;
+	L->rng = srv_chaos_rng(&g.o.chaos, L->idx);
 	lfd = srv_loops_listen(&g.loops);
 	if (lfd < 0) {
 		if (lfd == -EAGAIN)
@@ -526,6 +635,7 @@ int main(int argc, char **argv)
 		{ "seconds", required_argument, NULL, 's' },
 		{ "stats", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
+		SRV_CHAOS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	sigset_t mask;
@@ -535,7 +645,13 @@ int main(int argc, char **argv)
 	g.o.host = "127.0.0.1";
 	g.o.port = -1;
 	g.o.nloops = 1;
+	g.o.chaos = (struct srv_chaos)SRV_CHAOS_DEFAULTS;
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		int cr = srv_chaos_option(&g.o.chaos, "corio-echo", opt, optarg);
+		if (cr < 0)
+			return 2;
+		if (cr > 0)
+			continue;
 		switch (opt) {
 		case 'p':
 			if (!parse_long(optarg, 0, 65535, &v)) {
@@ -606,6 +722,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (!srv_chaos_check(&g.o.chaos, "corio-echo"))
+		return 2;
 	raise_nofile();
 
 	/* The signals arrive through a signalfd the main task reads; block

@@ -2,12 +2,15 @@
  * corio-http - a small HTTP/1.1 server on corio: one task per connection.
  *
  *   corio-http --port N [--host H] [--loops N] [--max-conns N] [--idle-ms N]
- *              [--body-size N] [--work-us N] [--seconds S] [--stats]
+ *              [--header-ms N] [--max-body N] [--body-size N] [--work-us N]
+ *              [--seconds S] [--stats] [--chaos SEED [chaos options]]
  *
  * Every GET is answered 200 with a fixed text/plain body ("Hello, World!",
- * or --body-size bytes of it repeated), HEAD the same without the body. It
- * is the server behind HTTP load tests and a worked example of corio's
- * sockets, deadline scopes and cancellation.
+ * or --body-size bytes of it repeated), HEAD the same without the body;
+ * GET /echo/<x> gets <x> (the rest of the target, as sent) as its body, so
+ * that a load generator can tell each answer is its request's. It is the
+ * server behind HTTP load tests and a worked example of corio's sockets,
+ * deadline scopes and cancellation.
  *
  * Connections: keep-alive (HTTP/1.1 by default, HTTP/1.0 with Connection:
  * keep-alive) and pipelining: after each read, every complete request in
@@ -15,14 +18,23 @@
  * answers go out in one send. Other methods get 405 with Allow: GET, HEAD;
  * their framing is sound, so the body (Content-Length) is skipped and the
  * connection kept. A request the parser rejects gets its status (400, 414,
- * 431, 501, 505) with Connection: close, then the connection is closed.
+ * 431, 501, 505) with Connection: close, then the connection is closed;
+ * so does one whose Content-Length is over --max-body (413: bodies are
+ * skipped, never stored, but skipping one still costs a task its time).
  *
- * Deadlines: a request must be complete (head and body) within --idle-ms of
- * the moment the previous one was (or the connection accepted): one
- * deadline, pushed around each read, covers an idle connection and a
- * request arriving byte by byte alike (slowloris). A connection that misses
- * it is closed without an answer. Sending answers is bounded by --idle-ms
- * too, so a client that never reads cannot hold a task forever.
+ * Limits: the request line (8192 bytes: 414), the header section (8192
+ * bytes, 100 lines: 431) are the parser's (tools/http_parse.h); a body
+ * over --max-body is 413; Transfer-Encoding is 501 (chunked bodies are not
+ * read), 400 with a Content-Length too.
+ *
+ * Deadlines: between requests, the first byte of the next one must come
+ * within --idle-ms of the end of the previous one (or of the accept); from
+ * its first byte, a request must be complete (head and body) within
+ * --header-ms (by default the --idle-ms value). One deadline, pushed
+ * around each read, covers an idle connection and a request arriving byte
+ * by byte (slowloris) alike. A connection that misses it is closed without
+ * an answer. Sending answers is bounded by --idle-ms too, so a client that
+ * never reads cannot hold a task forever.
  *
  * Closing: the server closes by shutdown(SHUT_WR) and then reads and drops
  * what the client still sends (at most 1 s, 256 KiB) until it closes its
@@ -50,6 +62,14 @@
  * calibrated once at start against CLOCK_THREAD_CPUTIME_ID (the fastest of
  * several trials), so every request does the same work, on any loop. It
  * stands in for an application's own work in scaling benchmarks.
+ *
+ * --chaos (tools/srv_chaos.h) is for soak runs: a random fraction of the
+ * connections runs under a corio_wait_for that cancels its task at a
+ * random time (the connection is then reset, SO_LINGER 0), and each
+ * request's handler runs in a deadline scope of random length, waiting in
+ * it first for some; one that misses its deadline is answered 504 with
+ * "X-Corio-Chaos: deadline" (the connection goes on). Any error that
+ * nothing here explains is counted as unexpected (--stats).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -69,6 +89,7 @@
 #include <corio.h>
 
 #include "http_parse.h"
+#include "srv_chaos.h"
 #include "srv_loops.h"
 
 /* A read buffer this large always holds a complete head or an error. */
@@ -78,6 +99,7 @@
 #define LINGER_MAX  (256 * 1024)
 #define BODY_MAX    (64u << 20)
 #define MAX_STATUS  600
+#define NANSWERED   8     /* statuses counted: see count_answer */
 
 struct conn;
 
@@ -86,7 +108,8 @@ struct conn;
 struct loop_result {
 	bool        done;
 	bool        have_stats;
-	uint64_t    accepted, rejected, timeouts, requests, answered[6];
+	uint64_t    accepted, rejected, timeouts, requests, answered[NANSWERED];
+	uint64_t    chaos_cancels, deadline_504, unexpected;
 	corio_stats st;
 };
 
@@ -98,11 +121,14 @@ struct server {
 	int         port;
 	unsigned    max_conns;
 	uint64_t    idle_ms;
+	uint64_t    header_ms;
+	uint64_t    max_body;
 	size_t      body_len;
 	double      seconds;
 	bool        stats;
 	int         nloops;
 	uint64_t    work_us, work_iters;
+	struct srv_chaos    chaos;
 	struct srv_loops   *loops;  /* shared by every loop */
 	struct loop_result *res;    /* [nloops] */
 
@@ -121,8 +147,11 @@ struct server {
 	time_t date_sec;
 	char   date[64];
 
+	uint64_t rng;           /* --chaos choices */
+
 	/* counters for --stats */
-	uint64_t accepted, rejected, timeouts, requests, answered[6];
+	uint64_t accepted, rejected, timeouts, requests, answered[NANSWERED];
+	uint64_t chaos_cancels, deadline_504, unexpected;
 };
 
 struct conn {
@@ -133,6 +162,8 @@ struct conn {
 	size_t         len;     /* bytes in in[] */
 	size_t         olen;    /* bytes in out[] */
 	uint64_t       discard; /* body bytes of the last request still to skip */
+	uint64_t       cancel_ms; /* --chaos: cancelled this long after accept (0: never) */
+	uint64_t       cancel_at; /* ... not before this corio_now_ns() */
 	http_request   req;
 	char           in[IN_CAP];
 	char           out[OUT_CAP];
@@ -221,7 +252,7 @@ static void update_date(struct server *s)
 
 static void count_answer(struct server *s, int status)
 {
-	static const int st[] = { 200, 400, 405, 414, 431, 0 };
+	static const int st[NANSWERED] = { 200, 400, 405, 413, 414, 431, 504, 0 };
 	size_t i;
 
 	for (i = 0; st[i] && st[i] != status; i++)
@@ -265,53 +296,112 @@ static int put(struct conn *c, const void *p, size_t n)
 	return 0;
 }
 
-/* The answer to a parsed request (200 or 405). */
-static int answer(struct conn *c, const http_request *req)
+/* The reason phrases http_reason() does not know. */
+static const char *reason(int status)
+{
+	switch (status) {
+	case 413: return "Content Too Large";
+	case 504: return "Gateway Timeout";
+	default:  return http_reason(status);
+	}
+}
+
+#define ECHO_PREFIX "/echo/"
+
+/* The answer to a parsed request: 200 (GET /echo/<x>: <x> as the body),
+ * 405, or a status given (504 from --chaos, with extra head lines). */
+static int answer_status(struct conn *c, const http_request *req, int status, const char *extra)
 {
 	struct server *s = c->s;
 	const char *conn_hdr = !req->keep_alive ? "Connection: close\r\n"
 			       : req->version_minor == 0 ? "Connection: keep-alive\r\n"
 							 : "";
+	const char *body = s->body;
+	size_t body_len = s->body_len;
 	char head[512];
 	int n, r;
 
-	count_answer(s, req->status);
-	if (req->status == 200) {
+	count_answer(s, status);
+	if (status == 200 && req->target.len >= sizeof(ECHO_PREFIX) - 1 &&
+	    memcmp(req->target.p, ECHO_PREFIX, sizeof(ECHO_PREFIX) - 1) == 0) {
+		body = req->target.p + sizeof(ECHO_PREFIX) - 1;
+		body_len = req->target.len - (sizeof(ECHO_PREFIX) - 1);
+		n = snprintf(head, sizeof(head),
+			     "HTTP/1.1 200 OK\r\nServer: corio\r\nDate: %s\r\n"
+			     "Content-Type: text/plain\r\nContent-Length: %zu\r\n%s\r\n",
+			     s->date, body_len, conn_hdr);
+	} else if (status == 200) {
 		n = snprintf(head, sizeof(head), "%.*s%s\r\n", (int)s->head200_len, s->head200,
 			     conn_hdr);
-		if (n < 0 || (size_t)n >= sizeof(head))
+	} else {
+		const char *why = reason(status);
+		if (status == 405)
+			extra = "Allow: GET, HEAD\r\n";
+		body = why;
+		body_len = strlen(why);
+		n = snprintf(head, sizeof(head),
+			     "HTTP/1.1 %d %s\r\nServer: corio\r\nDate: %s\r\n%s"
+			     "Content-Type: text/plain\r\nContent-Length: %zu\r\n%s\r\n",
+			     status, why, s->date, extra ? extra : "", body_len + 1, conn_hdr);
+		if (n < 0 || (size_t)n >= sizeof(head) - body_len - 1)
 			return -EOVERFLOW;
-		/* One copy when head and body fit together. */
-		if (req->method == HTTP_METHOD_HEAD || s->body_len == 0)
+		if (req->method == HTTP_METHOD_HEAD)
 			return put(c, head, (size_t)n);
-		if ((size_t)n + s->body_len <= OUT_CAP - c->olen) {
-			memcpy(c->out + c->olen, head, (size_t)n);
-			memcpy(c->out + c->olen + (size_t)n, s->body, s->body_len);
-			c->olen += (size_t)n + s->body_len;
-			return 0;
-		}
-		r = put(c, head, (size_t)n);
-		return r < 0 ? r : put(c, s->body, s->body_len);
+		memcpy(head + n, why, body_len);
+		head[n + (int)body_len] = '\n';
+		return put(c, head, (size_t)n + body_len + 1);
 	}
-	n = snprintf(head, sizeof(head),
-		     "HTTP/1.1 405 Method Not Allowed\r\nServer: corio\r\nDate: %s\r\n"
-		     "Allow: GET, HEAD\r\nContent-Type: text/plain\r\nContent-Length: 19\r\n"
-		     "%s\r\nMethod Not Allowed\n",
-		     s->date, conn_hdr);
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return -EOVERFLOW;
-	return put(c, head, (size_t)n);
+	/* One copy when head and body fit together. */
+	if (req->method == HTTP_METHOD_HEAD || body_len == 0)
+		return put(c, head, (size_t)n);
+	if ((size_t)n + body_len <= OUT_CAP - c->olen) {
+		memcpy(c->out + c->olen, head, (size_t)n);
+		memcpy(c->out + c->olen + (size_t)n, body, body_len);
+		c->olen += (size_t)n + body_len;
+		return 0;
+	}
+	r = put(c, head, (size_t)n);
+	return r < 0 ? r : put(c, body, body_len);
+}
+
+/*
+ * A request's handler: the answer, after --work-us of CPU. With --chaos
+ * it runs in a deadline scope of random length, and some wait in it first
+ * (a slow backend); one past its deadline is answered 504.
+ */
+static int handle(struct conn *c, const http_request *req)
+{
+	struct server *s = c->s;
+	uint64_t dl, wait;
+	int r = 0;
+
+	if (s->work_iters)
+		work_sink += burn(s->work_iters);
+	if (!s->chaos.seed)
+		return answer_status(c, req, req->status, NULL);
+	srv_chaos_request(&s->chaos, &s->rng, &dl, &wait);
+	if (corio_deadline_push(dl) < 0)
+		return -ENOMEM;
+	if (wait)
+		r = corio_sleep_ms(wait);
+	if (corio_deadline_pop() == -ETIMEDOUT && r == -ETIMEDOUT) {
+		s->deadline_504++;
+		return answer_status(c, req, 504, "X-Corio-Chaos: deadline\r\n");
+	}
+	return r < 0 ? r : answer_status(c, req, req->status, NULL);
 }
 
 /* An error answer, always with Connection: close; into buf (cap bytes). */
 static size_t error_answer(struct server *s, int status, char *buf, size_t cap)
 {
-	const char *reason = http_reason(status);
+	const char *why = reason(status);
 	int n = snprintf(buf, cap,
 			 "HTTP/1.1 %d %s\r\nServer: corio\r\nDate: %s\r\n"
 			 "Content-Type: text/plain\r\nContent-Length: %zu\r\n"
 			 "Connection: close\r\n\r\n%s\n",
-			 status, reason, s->date, strlen(reason) + 1, reason);
+			 status, why, s->date, strlen(why) + 1, why);
 
 	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
@@ -340,49 +430,52 @@ static void linger(struct conn *c)
 	corio_deadline_pop();
 }
 
-/* Serves requests until the connection ends; the caller closes it. */
-static void serve(struct conn *c)
+/*
+ * Serves requests until the connection ends; the caller closes it. 0 when
+ * it ended as it may (EOF, an error answered, a deadline missed), else the
+ * error that ended it (a reset, a cancellation, ...).
+ */
+static int serve(struct conn *c)
 {
 	struct server *s = c->s;
-	uint64_t idle_ns = s->idle_ms * 1000000u;
-	uint64_t deadline = corio_now_ns() + idle_ns;
+	uint64_t idle_ns = s->idle_ms * 1000000u, head_ns = s->header_ms * 1000000u;
+	uint64_t idle_from = corio_now_ns(), req_start = 0, now;
 
 	for (;;) {
 		size_t off = 0;
-		bool close_after = false;
+		bool close_after = false, completed = false;
 		ssize_t n;
+		int r;
 
 		update_date(s);
 		/* Every complete request in the buffer, in order. */
 		for (;;) {
-			int r;
 			if (c->discard) {
 				size_t k = c->len - off < c->discard ? c->len - off : (size_t)c->discard;
 				off += k;
 				c->discard -= k;
 				if (c->discard)
 					break;
-				deadline = corio_now_ns() + idle_ns; /* that request is complete */
+				completed = true; /* that request's body is complete */
 			}
 			if (off == c->len)
 				break;
 			r = http_parse_request(c->in + off, c->len - off, &c->req);
 			if (r == HTTP_NEED_MORE)
 				break;
-			if (r == HTTP_ERROR) {
+			if (r == HTTP_ERROR || c->req.body_len > s->max_body) {
+				int status = r == HTTP_ERROR ? c->req.status : 413;
 				char e[512];
-				size_t en = error_answer(s, c->req.status, e, sizeof(e));
-				count_answer(s, c->req.status);
-				if (put(c, e, en) < 0)
-					return;
+				size_t en = error_answer(s, status, e, sizeof(e));
+				count_answer(s, status);
+				if ((r = put(c, e, en)) < 0)
+					return r;
 				close_after = true;
 				break;
 			}
 			s->requests++;
-			if (s->work_iters)
-				work_sink += burn(s->work_iters);
-			if (answer(c, &c->req) < 0)
-				return;
+			if ((r = handle(c, &c->req)) < 0)
+				return r;
 			off += c->req.head_len;
 			c->discard = c->req.body_len;
 			if (!c->req.keep_alive) {
@@ -390,13 +483,13 @@ static void serve(struct conn *c)
 				break;
 			}
 			if (!c->discard)
-				deadline = corio_now_ns() + idle_ns;
+				completed = true;
 		}
-		if (flush(c) < 0)
-			return;
+		if ((r = flush(c)) < 0)
+			return r;
 		if (close_after) {
 			linger(c);
-			return;
+			return 0;
 		}
 		memmove(c->in, c->in + off, c->len - off);
 		c->len -= off;
@@ -407,28 +500,61 @@ static void serve(struct conn *c)
 			size_t en = error_answer(s, 431, e, sizeof(e));
 			if (put(c, e, en) == 0 && flush(c) == 0)
 				linger(c);
-			return;
+			return 0;
 		}
 
-		/* The rest of this request, or the next one, by the deadline. */
-		if (corio_deadline_push_at(deadline) < 0)
-			return;
+		/* Between requests, the next one's first byte by idle_from +
+		 * --idle-ms; within one, all of it by its first byte's time +
+		 * --header-ms. Bytes of the next request already here started
+		 * it now. */
+		now = corio_now_ns();
+		if (completed) {
+			idle_from = now;
+			req_start = 0;
+		}
+		if (!req_start && (c->len || c->discard))
+			req_start = now;
+		if (corio_deadline_push_at(req_start ? req_start + head_ns : idle_from + idle_ns) < 0)
+			return -ENOMEM;
 		n = corio_recv(c->fd, c->in + c->len, sizeof(c->in) - c->len, 0);
 		corio_deadline_pop();
-		if (n == -ETIMEDOUT)
+		if (n == -ETIMEDOUT) {
 			s->timeouts++;
+			return 0;
+		}
 		if (n <= 0)
-			return;
+			return (int)n;
+		if (!req_start)
+			req_start = corio_now_ns();
 		c->len += (size_t)n;
 	}
 }
 
-static int conn_main(void *arg)
+/* The connection has ended (r from serve): classify, close (a reset when
+ * --chaos dropped it), hand it to the reaper. */
+static void conn_finish(struct conn *c, int r)
 {
-	struct conn *c = arg;
 	struct server *s = c->s;
+	bool reset = false;
 
-	serve(c);
+	if (r == -ECANCELED) {
+		if (s->stopping) {
+			/* the server stops */
+		} else if (c->cancel_ms && corio_now_ns() >= c->cancel_at) {
+			s->chaos_cancels++;
+			reset = true;
+		} else {
+			srv_unexpected(&s->unexpected, "corio-http", "cancelled, but not by us", r);
+		}
+	} else if (r == -ETIMEDOUT) {
+		s->timeouts++; /* an answer the client did not read within --idle-ms */
+	} else if (r < 0 && r != -ECONNRESET && r != -EPIPE) {
+		srv_unexpected(&s->unexpected, "corio-http", "connection", r);
+	}
+	if (reset) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
 	corio_close(c->fd);
 	/* From the live list to the reaper's. */
 	if (c->prev)
@@ -442,6 +568,31 @@ static int conn_main(void *arg)
 	c->next = s->dead;
 	s->dead = c;
 	corio_event_set(s->reap);
+}
+
+static int conn_main(void *arg)
+{
+	struct conn *c = arg;
+
+	conn_finish(c, serve(c));
+	return 0;
+}
+
+/* --chaos: a connection doomed at accept runs under corio_wait_for, which
+ * cancels it when its time is up; c->task is this task's handle. */
+static int doomed_main(void *arg)
+{
+	static const corio_spawn_attr attr = { .name = "http-conn" };
+	struct conn *c = arg;
+	uint64_t ms = c->cancel_ms;
+	corio_task *t = corio_spawn_ex(conn_main, c, &attr);
+
+	if (!t) {
+		conn_finish(c, 0);
+		return 0;
+	}
+	/* c is the reaper's once the connection has ended: not touched. */
+	corio_wait_for(t, ms);
 	return 0;
 }
 
@@ -546,7 +697,9 @@ static int acceptor_main(void *arg)
 		c->fd = fd;
 		c->len = c->olen = 0;
 		c->discard = 0;
-		c->task = corio_spawn_ex(conn_main, c, &attr);
+		c->cancel_ms = srv_chaos_doom_ms(&s->chaos, &s->rng);
+		c->cancel_at = corio_now_ns() + c->cancel_ms * 1000000u;
+		c->task = corio_spawn_ex(c->cancel_ms ? doomed_main : conn_main, c, &attr);
 		if (!c->task) {
 			srv_release(s->loops);
 			close(fd);
@@ -609,6 +762,9 @@ static void save_result(struct server *s)
 	r->timeouts = s->timeouts;
 	r->requests = s->requests;
 	memcpy(r->answered, s->answered, sizeof(r->answered));
+	r->chaos_cancels = s->chaos_cancels;
+	r->deadline_504 = s->deadline_504;
+	r->unexpected = s->unexpected;
 	r->have_stats = corio_loop_stats(&r->st) == 0;
 	r->done = true;
 }
@@ -616,12 +772,16 @@ static void save_result(struct server *s)
 static void print_counters(const char *label, const struct loop_result *r)
 {
 	printf("%s: connections=%llu rejected=%llu timed_out=%llu requests=%llu "
-	       "answered_200=%llu 400=%llu 405=%llu 414=%llu 431=%llu other=%llu",
+	       "answered_200=%llu 400=%llu 405=%llu 413=%llu 414=%llu 431=%llu 504=%llu other=%llu "
+	       "chaos_cancels=%llu deadline_504=%llu unexpected=%llu",
 	       label, (unsigned long long)r->accepted, (unsigned long long)r->rejected,
 	       (unsigned long long)r->timeouts, (unsigned long long)r->requests,
 	       (unsigned long long)r->answered[0], (unsigned long long)r->answered[1],
 	       (unsigned long long)r->answered[2], (unsigned long long)r->answered[3],
-	       (unsigned long long)r->answered[4], (unsigned long long)r->answered[5]);
+	       (unsigned long long)r->answered[4], (unsigned long long)r->answered[5],
+	       (unsigned long long)r->answered[6], (unsigned long long)r->answered[7],
+	       (unsigned long long)r->chaos_cancels, (unsigned long long)r->deadline_504,
+	       (unsigned long long)r->unexpected);
 	if (r->have_stats)
 		printf(" tasks_spawned=%llu tasks_alive=%llu switches=%llu turns=%llu "
 		       "submits=%llu completions=%llu syscalls=%llu timers_fired=%llu "
@@ -658,8 +818,11 @@ static void print_stats(const struct server *t)
 		sum.rejected += r->rejected;
 		sum.timeouts += r->timeouts;
 		sum.requests += r->requests;
-		for (int k = 0; k < 6; k++)
+		for (int k = 0; k < NANSWERED; k++)
 			sum.answered[k] += r->answered[k];
+		sum.chaos_cancels += r->chaos_cancels;
+		sum.deadline_504 += r->deadline_504;
+		sum.unexpected += r->unexpected;
 		if (!r->have_stats)
 			continue;
 		sum.st.tasks_spawned += r->st.tasks_spawned;
@@ -697,6 +860,7 @@ static int server_main(void *arg)
 	}
 	*s = *tmpl;
 	s->idx = idx < 0 ? 0 : idx;
+	s->rng = srv_chaos_rng(&s->chaos, s->idx);
 	s->lfd = srv_loops_listen(s->loops);
 	if (s->lfd < 0) {
 		if (s->lfd == -EAGAIN)
@@ -776,9 +940,9 @@ static void usage(FILE *f)
 		"usage: corio-http --port N [options]\n"
 		"\n"
 		"A small HTTP/1.1 server on corio, one task per connection: every GET gets 200\n"
-		"and a fixed text/plain body, HEAD the same without the body, any other method\n"
-		"405. Keep-alive and pipelining; malformed requests get 400/414/431/501/505 and\n"
-		"the connection is closed.\n"
+		"and a fixed text/plain body (GET /echo/<x>: the body <x>), HEAD the same\n"
+		"without the body, any other method 405. Keep-alive and pipelining; malformed\n"
+		"requests get 400/414/431/501/505 and the connection is closed.\n"
 		"\n"
 		"options:\n"
 		"  --port N        TCP port; 0 picks a free one (required)\n"
@@ -787,14 +951,26 @@ static void usage(FILE *f)
 		"                  listener on the port (default 1; 0 = one per core)\n"
 		"  --max-conns N   connections served at once; beyond, 503 and close (default\n"
 		"                  10000; 0 = no limit)\n"
-		"  --idle-ms N     a request must be complete within N ms of the previous one\n"
-		"                  (or of accept), else the connection is closed (default 10000)\n"
+		"  --idle-ms N     between requests, the next one must start within N ms of the\n"
+		"                  end of the previous one (or of accept), else the connection\n"
+		"                  is closed without an answer (default 10000)\n"
+		"  --header-ms N   a request must be complete, head and body, within N ms of its\n"
+		"                  first byte, else the connection is closed without an answer\n"
+		"                  (slowloris; default: the --idle-ms value)\n"
+		"  --max-body N    a Content-Length over N bytes gets 413 and the connection is\n"
+		"                  closed; bodies up to N are skipped (default 1048576)\n"
 		"  --body-size N   bytes of the 200 body (default 13: \"Hello, World!\")\n"
 		"  --work-us N     burn about N us of CPU in each request's handler before it is\n"
 		"                  answered (a calibrated busy loop; default 0)\n"
 		"  --seconds S     stop after S seconds (default: run until SIGINT/SIGTERM)\n"
 		"  --stats         print each loop's counters and their total at exit\n"
+		SRV_CHAOS_USAGE
 		"  --help          this text\n"
+		"\n"
+		"Fixed limits (tools/http_parse.h), each answered with Connection: close and\n"
+		"the connection closed: a request line over 8192 bytes: 414; a header section\n"
+		"over 8192 bytes or over 100 header lines: 431; Transfer-Encoding (chunked\n"
+		"bodies are not read): 501, or 400 with a Content-Length too.\n"
 		"\n"
 		"Once listening it prints \"listening on HOST:PORT\". SIGINT and SIGTERM stop it\n"
 		"cleanly (exit status 0).\n");
@@ -828,11 +1004,15 @@ int main(int argc, char **argv)
 		{ "seconds", required_argument, NULL, 's' },
 		{ "stats", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "header-ms", required_argument, NULL, 'T' },
+		{ "max-body", required_argument, NULL, 'B' },
+		SRV_CHAOS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char hello[] = "Hello, World!";
 	struct server s = { .host = "127.0.0.1", .port = -1, .max_conns = 10000,
-			    .idle_ms = 10000, .body_len = 13, .nloops = 1, .lfd = -1, .sfd = -1 };
+			    .idle_ms = 10000, .max_body = 1u << 20, .body_len = 13, .nloops = 1,
+			    .lfd = -1, .sfd = -1, .chaos = SRV_CHAOS_DEFAULTS };
 	struct srv_loops loops;
 	struct rlimit rl;
 	sigset_t set;
@@ -841,7 +1021,26 @@ int main(int argc, char **argv)
 	int opt, r;
 
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		int cr = srv_chaos_option(&s.chaos, "corio-http", opt, optarg);
+		if (cr < 0)
+			return 2;
+		if (cr > 0)
+			continue;
 		switch (opt) {
+		case 'T':
+			if (!parse_u64(optarg, 86400000, &v) || v == 0) {
+				fprintf(stderr, "corio-http: --header-ms wants 1..86400000\n");
+				return 2;
+			}
+			s.header_ms = v;
+			break;
+		case 'B':
+			if (!parse_u64(optarg, UINT64_C(1) << 62, &v)) {
+				fprintf(stderr, "corio-http: --max-body wants 0..2^62 bytes\n");
+				return 2;
+			}
+			s.max_body = v;
+			break;
 		case 'p':
 			if (!parse_u64(optarg, 65535, &v)) {
 				fprintf(stderr, "corio-http: --port wants 0..65535\n");
@@ -912,6 +1111,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (!srv_chaos_check(&s.chaos, "corio-http"))
+		return 2;
+	if (!s.header_ms)
+		s.header_ms = s.idle_ms;
 
 	/* The body: "Hello, World!" repeated to the size asked for. */
 	s.body = malloc(s.body_len ? s.body_len : 1);

@@ -23,15 +23,36 @@
  * latency (no coordinated omission). At most K requests are in flight per
  * connection; a connection that falls behind sends as soon as it can.
  *
- * Echo requests are --size bytes of a pseudo-random pattern whose offset
- * changes with every request; each echoed byte is compared, and a response
- * that differs is a verify error. HTTP requests are "GET <path> HTTP/1.1"
- * with a Host header (keep-alive); a response needs a Content-Length
- * (chunked is refused as a protocol error), any status but 200 is an error.
+ * Echo requests are cut from a pseudo-random byte stream of the
+ * connection's own (seeded by --seed, the connection's number and how many
+ * times it was reopened), --size bytes each, or a size drawn uniformly from
+ * [--size, --size-max]; a second copy of the same generator gives the bytes
+ * expected back, so every echoed byte is compared, and one that differs
+ * (or a byte of another connection's stream) is a verify error. HTTP
+ * requests are "GET <path> HTTP/1.1" with a Host header (keep-alive); with
+ * --echo-path each is "GET /echo/<token>" with a token unique to the
+ * connection and request, and the body must be that token (corio-http
+ * serves /echo/). A response needs a Content-Length (chunked is refused as a
+ * protocol error), any status but 200 is an error.
  * A connection that fails (reset, protocol error, timeout) is counted and
  * opened again after 10 ms; one the server closes cleanly between
  * responses (Connection: close, HTTP/1.0, an idle timeout) is opened again
- * at once; one that cannot connect is counted and stays down.
+ * at once (counted as server_closes); one that cannot connect is counted
+ * and stays down.
+ *
+ * Chaos (for soak runs; tools/soak.sh): each time a connection sends (a
+ * request, or K of them pipelined), it may with --abort-rate send only part
+ * of them and close abruptly (SO_LINGER 0: a reset), with --half-close-rate
+ * send them, shutdown(SHUT_WR), read every answer and then the server's EOF,
+ * or with --stall-rate stop for up to --stall-ms in the middle of writing
+ * them or before reading the answers. An abort or a half-close reopens the
+ * connection at once; all three are counted, never as errors. --server-chaos says the server
+ * runs with --chaos: a reset from it (ECONNRESET, EPIPE) is a connection it
+ * dropped on purpose, counted as dropped with the requests it took, and
+ * corio-http's 504 carrying "X-Corio-Chaos: deadline" is a deadline it gave
+ * the request, counted as deadline_504. Neither excuses a wrong byte: what
+ * arrived before the reset was compared already. Without --server-chaos a
+ * reset is an io error.
  *
  * Sends never block while responses wait: a send that would block polls
  * for both directions and reads what arrived, so a large --size cannot
@@ -70,6 +91,8 @@
 #define MAX_RATE      100000000.0
 #define HTTP_HEAD_MAX 16384         /* a response head must fit in this */
 #define RECONNECT_MS  10
+#define SBUF_MAX      65536         /* echo: bytes generated per send */
+#define TOKEN_MAX     96            /* http --echo-path: a token's bytes */
 #define NS_PER_S      1000000000ull
 
 enum mode { MODE_ECHO, MODE_HTTP };
@@ -87,6 +110,12 @@ struct opts {
 	uint64_t    timeout_ms;     /* per request; 0: none */
 	uint64_t    connect_timeout_ms;
 	bool        json;
+	size_t      size_max;       /* echo: sizes drawn from [size, size_max] */
+	uint64_t    seed;
+	bool        echo_path;      /* http: GET /echo/<token>, body checked */
+	double      abort_rate, half_rate, stall_rate;
+	uint64_t    stall_ms;
+	bool        server_chaos;   /* resets and chaos 504s are expected */
 };
 
 /* Error kinds, counted and described separately. */
@@ -99,7 +128,19 @@ static const char *const err_names[E_NKINDS] = {
 struct slot {
 	uint64_t intended; /* latency runs from here */
 	uint64_t sent;     /* when it was handed to the socket (timeouts) */
+	uint64_t seq;      /* its number on this connection */
+	size_t   len;      /* echo: its size */
 };
+
+/* A pseudo-random byte stream: splitmix64 words, little-endian bytes, so
+ * that any two ways of cutting it into pieces give the same bytes. */
+struct stream {
+	uint64_t s, w;
+	unsigned left; /* bytes of w not yet used */
+};
+
+/* What a connection does with the requests it is about to send. */
+enum act { A_NONE, A_ABORT, A_HALF, A_STALL_WRITE, A_STALL_READ };
 
 enum hstate { H_HEAD, H_BODY };
 
@@ -110,7 +151,7 @@ struct conn {
 	/* The requests in flight, oldest first: a ring of K slots. */
 	struct slot *slots;
 	unsigned     head, n;
-	uint64_t     seq_sent;    /* requests sent on this connection (echo pattern) */
+	uint64_t     seq_sent;    /* requests sent on this connection */
 	uint64_t     seq_done;
 	uint64_t     sched_i;     /* open loop: index of the next scheduled request */
 	uint64_t     sched_base;  /* open loop: time of request 0 */
@@ -126,6 +167,18 @@ struct conn {
 	uint64_t     body_left;
 	int          status;
 	bool         close_after; /* the server said Connection: close */
+	bool         chaos_hdr;   /* the response says X-Corio-Chaos */
+	/* http --echo-path: the oldest response's expected body */
+	char         etok[TOKEN_MAX];
+	size_t       etok_len, bpos;
+	/* this connection's streams (echo), decisions, what it sends */
+	uint64_t     gen;         /* times it was reopened */
+	uint64_t     rng;
+	struct stream tx, rx;
+	char        *sbuf;
+	size_t       scap;
+	bool         half;        /* half-closed: no more requests, then EOF */
+	uint64_t     half_at;
 };
 
 static struct {
@@ -135,13 +188,15 @@ static struct {
 	int           nready;
 	uint64_t      start_ns, end_ns;
 	double        interval_ns;   /* open loop: per connection */
-	/* echo: the pattern requests are cut from; http: K copies of the request */
-	char         *pattern;
+	/* http: K copies of the request */
 	char         *req;
 	size_t        req_len;
 	char          hostport[300];
 	/* results */
-	uint64_t      requests, sent, bytes_out, bytes_in, reconnects;
+	uint64_t      requests, sent, bytes_out, bytes_in, reconnects, verified;
+	/* chaos: ours, and the server's that we were told to expect */
+	uint64_t      aborts, half_closes, stalls, dropped, dropped_reqs, deadline_504;
+	uint64_t      server_closes;
 	uint64_t      errs[E_NKINDS];
 	char          first_err[E_NKINDS][200];
 	hist          h;
@@ -176,6 +231,23 @@ static void usage(FILE *f)
 		"  --json              print one JSON object instead of the text report\n"
 		"  --help              this text\n"
 		"\n"
+		"Verification and chaos (soak runs):\n"
+		"  --seed S            seeds every connection's byte stream and its chaos choices\n"
+		"                      (default 1)\n"
+		"  --size-max B        echo: each request's size drawn from [--size, B]\n"
+		"  --echo-path         http: GET /echo/<token>, a token unique to the request, and\n"
+		"                      check that the body is that token (corio-http serves it)\n"
+		"  --abort-rate P      each send: with probability P send part of it, then reset\n"
+		"                      the connection (SO_LINGER 0) and open it again\n"
+		"  --half-close-rate P each send: with probability P send it, shutdown(SHUT_WR),\n"
+		"                      read every answer and the server's EOF, open it again\n"
+		"  --stall-rate P      each send: with probability P stop for up to --stall-ms\n"
+		"                      mid-request, or after sending before reading\n"
+		"  --stall-ms N        the longest stall (default 200; below --timeout-ms)\n"
+		"  --server-chaos      the server runs with --chaos: its resets count as dropped\n"
+		"                      (with the requests they took), corio-http's 504 with\n"
+		"                      X-Corio-Chaos as deadline_504; neither is an error\n"
+		"\n"
 		"Report: requests (responses completed within the run) and req/s, bytes sent and\n"
 		"received per second, errors by kind (connect, timeout, verify: echoed bytes\n"
 		"differ, status: HTTP status not 200, io: reset or closed mid-request, protocol:\n"
@@ -186,8 +258,9 @@ static void usage(FILE *f)
 		"JSON fields: mode, host, port, conns, size (echo), path (http), pipeline, rate\n"
 		"(0 = closed loop), seconds, requests, requests_sent, req_per_s, bytes_sent,\n"
 		"bytes_received, "
-"bytes_per_s (received), sent_bytes_per_s, errors, errors_by_kind{...},\n"
-		"connect_failures, reconnects, latency_us{p50,p75,p90,p95,p99,p99_5,p99_9,p99_95,\n"
+"bytes_per_s (received), sent_bytes_per_s, bytes_verified, errors,\n"
+		"errors_by_kind{...}, connect_failures, reconnects, server_closes, aborts,\n"
+		"half_closes, stalls, dropped, dropped_requests, deadline_504, latency_us{p50,p75,p90,p95,p99,p99_5,p99_9,p99_95,\n"
 		"p99_99,max,mean} (a percentile curve: p99_5 is p99.5),\n"
 		"cpu_percent, cpu_user_percent, cpu_sys_percent.\n"
 		"\n"
@@ -292,6 +365,104 @@ static uint64_t total_errors(void)
 }
 
 /* ------------------------------------------------------------------------
+ * Streams and choices
+ * ------------------------------------------------------------------------ */
+
+static uint64_t splitmix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* A 64-bit hash of a few numbers (splitmix's finaliser, chained). */
+static uint64_t mix3(uint64_t a, uint64_t b, uint64_t c)
+{
+	uint64_t s = a;
+
+	s = splitmix(&s) ^ b;
+	s = splitmix(&s) ^ c;
+	return splitmix(&s);
+}
+
+static void stream_init(struct stream *st, uint64_t seed)
+{
+	st->s = seed;
+	st->w = 0;
+	st->left = 0;
+}
+
+/* The next n bytes of the stream. */
+static void stream_fill(struct stream *st, void *out, size_t n)
+{
+	unsigned char *p = out;
+
+	while (n && st->left) {
+		*p++ = (unsigned char)st->w;
+		st->w >>= 8;
+		st->left--;
+		n--;
+	}
+	while (n >= 8) {
+		uint64_t w = splitmix(&st->s);
+		for (int k = 0; k < 8; k++)
+			p[k] = (unsigned char)(w >> (8 * k));
+		p += 8;
+		n -= 8;
+	}
+	if (n) {
+		st->w = splitmix(&st->s);
+		st->left = 8;
+		while (n) {
+			*p++ = (unsigned char)st->w;
+			st->w >>= 8;
+			st->left--;
+			n--;
+		}
+	}
+}
+
+/* A connection's choices: a number below n (n > 0), a number in [0, 1). */
+static uint64_t rnd_below(struct conn *c, uint64_t n)
+{
+	return splitmix(&c->rng) % n;
+}
+
+static double rnd_unit(struct conn *c)
+{
+	return (double)(splitmix(&c->rng) >> 11) / 9007199254740992.0;
+}
+
+/* A fresh connection (or one opened again): its streams start over. */
+static void conn_begin(struct conn *c)
+{
+	uint64_t seed = mix3(g.o.seed, (uint64_t)c->id, c->gen);
+
+	stream_init(&c->tx, seed);
+	stream_init(&c->rx, seed);
+	c->half = false;
+}
+
+/* http --echo-path: request seq's token, into buf (TOKEN_MAX). Its length. */
+static size_t make_token(const struct conn *c, uint64_t seq, char *buf)
+{
+	int n = snprintf(buf, TOKEN_MAX, "c%d.g%llu.s%llu.%016llx", c->id,
+			 (unsigned long long)c->gen, (unsigned long long)seq,
+			 (unsigned long long)mix3(g.o.seed ^ 0x7f4a7c15u, (uint64_t)c->id << 32 ^ c->gen,
+						  seq));
+
+	return n > 0 && n < TOKEN_MAX ? (size_t)n : 0;
+}
+
+/* Past the end of the run nothing is counted. */
+static bool in_run(void)
+{
+	return !(g.end_ns && corio_now_ns() > g.end_ns);
+}
+
+/* ------------------------------------------------------------------------
  * Requests in flight
  * ------------------------------------------------------------------------ */
 
@@ -306,6 +477,10 @@ static void slot_push(struct conn *c, uint64_t intended, uint64_t sent)
 
 	s->intended = intended;
 	s->sent = sent;
+	s->seq = c->seq_sent++;
+	s->len = g.o.size;
+	if (g.o.mode == MODE_ECHO && g.o.size_max > g.o.size)
+		s->len += (size_t)rnd_below(c, g.o.size_max - g.o.size + 1);
 	c->n++;
 }
 
@@ -347,40 +522,44 @@ static void drop_inflight(struct conn *c, uint64_t now)
 	c->hs = H_HEAD;
 	c->scan = 0;
 	c->close_after = false;
+	c->chaos_hdr = false;
+	c->bpos = c->etok_len = 0;
 }
 
 /* ------------------------------------------------------------------------
  * Echo responses
  * ------------------------------------------------------------------------ */
 
-/* Where request seq of connection c starts in the pattern. */
-static size_t pattern_off(const struct conn *c, uint64_t seq)
-{
-	return (size_t)((seq * 31u + (uint64_t)c->id * 17u) & 255u);
-}
-
-/* Bytes from an echo server: each response is exactly --size bytes, the
- * request's own. 0, or -EPROTO (bytes nobody asked for). */
+/* Bytes from an echo server: each response is exactly its request's bytes,
+ * compared with the connection's stream. 0, or -EPROTO (bytes nobody asked
+ * for). */
 static int echo_consume(struct conn *c, const char *p, size_t n, uint64_t now)
 {
+	char want[1024];
+
 	while (n) {
 		size_t take;
-		const char *want;
 
 		if (c->n == 0) {
 			note_err(c, E_PROTO, 1, "%zu byte(s) the server sent unasked", n);
 			return -EPROTO;
 		}
-		take = g.o.size - c->epos;
+		take = oldest(c)->len - c->epos;
 		if (take > n)
 			take = n;
-		want = g.pattern + pattern_off(c, c->seq_done) + c->epos;
-		if (!c->ebad && memcmp(p, want, take) != 0)
-			c->ebad = true;
+		for (size_t k = 0; k < take;) {
+			size_t m = take - k < sizeof(want) ? take - k : sizeof(want);
+			stream_fill(&c->rx, want, m);
+			if (!c->ebad && memcmp(p + k, want, m) != 0)
+				c->ebad = true;
+			k += m;
+		}
+		if (!c->ebad && in_run())
+			g.verified += take;
 		c->epos += take;
 		p += take;
 		n -= take;
-		if (c->epos == g.o.size) {
+		if (c->epos == oldest(c)->len) {
 			if (c->ebad)
 				note_err(c, E_VERIFY, 1, "request %llu: the echoed bytes differ",
 					 (unsigned long long)c->seq_done);
@@ -463,6 +642,7 @@ static int http_parse_head(struct conn *c, const char *h, size_t n)
 	v10 = p[7] == '0';
 	c->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
 	c->close_after = v10; /* HTTP/1.0 closes unless it says keep-alive */
+	c->chaos_hdr = false;
 	p = memchr(p, '\n', (size_t)(end - p));
 	p = p ? p + 1 : end;
 	while (p < end) {
@@ -512,6 +692,8 @@ static int http_parse_head(struct conn *c, const char *h, size_t n)
 			note_err(c, E_PROTO, 1, "Transfer-Encoding \"%s\" is not supported: "
 				 "corio-load needs a Content-Length", shown(sb, v, vn));
 			return -EPROTO;
+		} else if ((size_t)(colon - p) == 13 && strncasecmp(p, "x-corio-chaos", 13) == 0) {
+			c->chaos_hdr = true;
 		} else if ((size_t)(colon - p) == 10 && strncasecmp(p, "connection", 10) == 0) {
 			if (has_token(v, vn, "close"))
 				c->close_after = true;
@@ -532,6 +714,17 @@ static int http_parse_head(struct conn *c, const char *h, size_t n)
 		len = 0;
 	}
 	c->body_left = len;
+	c->bpos = 0;
+	c->ebad = false;
+	if (g.o.echo_path && c->status == 200) {
+		c->etok_len = make_token(c, oldest(c)->seq, c->etok);
+		if (len != c->etok_len) {
+			note_err(c, E_VERIFY, 1, "request %llu: a body of %llu bytes, expected its "
+				 "token's %zu", (unsigned long long)oldest(c)->seq,
+				 (unsigned long long)len, c->etok_len);
+			return -EPROTO;
+		}
+	}
 	return 0;
 }
 
@@ -577,6 +770,11 @@ static int http_consume(struct conn *c, uint64_t now)
 			size_t avail = c->rlen - c->rpos;
 			size_t take = c->body_left < avail ? (size_t)c->body_left : avail;
 
+			if (g.o.echo_path && c->status == 200 && take) {
+				if (!c->ebad && memcmp(c->rbuf + c->rpos, c->etok + c->bpos, take) != 0)
+					c->ebad = true;
+				c->bpos += take;
+			}
 			c->rpos += take;
 			c->body_left -= take;
 			if (c->rpos == c->rlen)
@@ -584,8 +782,18 @@ static int http_consume(struct conn *c, uint64_t now)
 			if (c->body_left)
 				return 0;
 		}
-		if (c->status != 200)
+		if (c->status == 504 && c->chaos_hdr && g.o.server_chaos) {
+			if (in_run())
+				g.deadline_504++;
+		} else if (c->status != 200) {
 			note_err(c, E_STATUS, 1, "HTTP status %d", c->status);
+		} else if (c->ebad) {
+			note_err(c, E_VERIFY, 1, "request %llu: the body is not its token",
+				 (unsigned long long)oldest(c)->seq);
+		} else if (g.o.echo_path && in_run()) {
+			g.verified += c->etok_len;
+		}
+		c->ebad = false;
 		complete(c, now);
 		c->hs = H_HEAD;
 		if (c->close_after)
@@ -600,10 +808,12 @@ static int http_consume(struct conn *c, uint64_t now)
  * ------------------------------------------------------------------------ */
 
 /* Conventional results of the steps below, besides -errno. */
-#define STEP_OK    0
-#define STEP_STOP  1   /* cancelled: the run is over */
-#define STEP_AGAIN 2   /* reopen the connection, after an error */
-#define STEP_CLOSED 3  /* reopen it at once: the server closed it cleanly */
+#define STEP_OK      0
+#define STEP_STOP    1   /* cancelled: the run is over */
+#define STEP_AGAIN   2   /* reopen the connection, after an error */
+#define STEP_CLOSED  3   /* reopen it at once: the server closed it cleanly */
+#define STEP_DROPPED 4   /* reopen it at once: the server reset it (--server-chaos) */
+#define STEP_ABORTED 5   /* reopen it at once: we reset it (--abort-rate) */
 
 /* Runs a blocking call in a deadline scope ending at dl (0: none). */
 #define WITH_DEADLINE(dl, call)                                         \
@@ -622,16 +832,37 @@ static int http_consume(struct conn *c, uint64_t now)
 		r_;                                                     \
 	})
 
+/* When the wait for the oldest answer (or, half-closed with none left, for
+ * the server's EOF) times out; 0: never. */
 static uint64_t timeout_at(struct conn *c)
 {
-	return g.o.timeout_ms && c->n ? oldest(c)->sent + g.o.timeout_ms * 1000000u : 0;
+	uint64_t tmo = (g.o.timeout_ms ? g.o.timeout_ms : 5000) * 1000000u;
+
+	if (c->n)
+		return g.o.timeout_ms ? oldest(c)->sent + tmo : 0;
+	return c->half ? c->half_at + tmo : 0;
 }
 
 /* The oldest request timed out (dl passed): count it. */
 static int timed_out(struct conn *c)
 {
-	note_err(c, E_TIMEOUT, 1, "no response in %llu ms", (unsigned long long)g.o.timeout_ms);
+	if (c->n == 0 && c->half)
+		note_err(c, E_TIMEOUT, 1, "no EOF within %llu ms of a half-close",
+			 (unsigned long long)(g.o.timeout_ms ? g.o.timeout_ms : 5000));
+	else
+		note_err(c, E_TIMEOUT, 1, "no response in %llu ms",
+			 (unsigned long long)g.o.timeout_ms);
 	return STEP_AGAIN;
+}
+
+/* The server reset the connection: with --server-chaos, on purpose. */
+static int dropped(struct conn *c)
+{
+	if (in_run()) {
+		g.dropped++;
+		g.dropped_reqs += c->n;
+	}
+	return STEP_DROPPED;
 }
 
 /* Feeds n received bytes (already in place) to the parser. */
@@ -666,6 +897,10 @@ static int io_failed(struct conn *c, const char *what, ssize_t r)
 		return STEP_STOP;
 	if (r == -ETIMEDOUT)
 		return timed_out(c);
+	/* A reset: ECONNRESET, or EPIPE (send), ENOTCONN (shutdown) once
+	 * another call has taken the reset's error. */
+	if (g.o.server_chaos && (r == -ECONNRESET || r == -EPIPE || r == -ENOTCONN))
+		return dropped(c);
 	note_err(c, E_IO, c->n ? c->n : 1, "%s: %s", what, strerror((int)-r));
 	return STEP_AGAIN;
 }
@@ -689,6 +924,8 @@ static int recv_some(struct conn *c, int flags, uint64_t dl)
 				 "request(s) in flight", c->n);
 			return STEP_AGAIN;
 		}
+		if (!c->half && in_run())
+			g.server_closes++;
 		return STEP_CLOSED;
 	}
 	return consume(c, (size_t)r);
@@ -725,23 +962,119 @@ static int send_bytes(struct conn *c, const char *p, size_t n)
 	return STEP_OK;
 }
 
-/* Sends the k requests just pushed (the newest k slots). */
-static int send_requests(struct conn *c, unsigned k)
+/* A stall of 1 to --stall-ms ms (not reading, not writing). */
+static int stall(struct conn *c)
 {
+	if (in_run())
+		g.stalls++;
+	return corio_sleep_ms(1 + rnd_below(c, g.o.stall_ms)) < 0 ? STEP_STOP : STEP_OK;
+}
+
+/* What to do with the next requests: the chaos options' dice. */
+static enum act pick_act(struct conn *c)
+{
+	double u;
+
+	if (g.o.abort_rate + g.o.half_rate + g.o.stall_rate <= 0)
+		return A_NONE;
+	u = rnd_unit(c);
+	if (u < g.o.abort_rate)
+		return A_ABORT;
+	u -= g.o.abort_rate;
+	if (u < g.o.half_rate)
+		return A_HALF;
+	u -= g.o.half_rate;
+	if (u < g.o.stall_rate)
+		return rnd_below(c, 2) ? A_STALL_WRITE : A_STALL_READ;
+	return A_NONE;
+}
+
+/*
+ * Sends the k requests just pushed (the newest k slots), doing `act` with
+ * them: A_ABORT sends a random part, then resets the connection; A_HALF
+ * half-closes after them; A_STALL_WRITE stops in the middle, A_STALL_READ
+ * after them.
+ */
+static int send_requests(struct conn *c, unsigned k, enum act act)
+{
+	const char *batch = g.req;
+	size_t total = 0, cut, done = 0;
 	int r;
 
 	g.sent += k;
-	if (g.o.mode == MODE_HTTP) {
-		/* g.req holds K copies back to back. */
-		return send_bytes(c, g.req, g.req_len * k);
+	if (g.o.mode == MODE_ECHO) {
+		for (unsigned i = 0; i < k; i++)
+			total += c->slots[(c->head + c->n - k + i) % (unsigned)g.o.pipeline].len;
+	} else if (g.o.echo_path) {
+		char tok[TOKEN_MAX];
+		for (unsigned i = 0; i < k; i++) {
+			const struct slot *s = &c->slots[(c->head + c->n - k + i) % (unsigned)g.o.pipeline];
+			size_t tl = make_token(c, s->seq, tok);
+			int n = snprintf(c->sbuf + total, c->scap - total,
+					 "GET /echo/%.*s HTTP/1.1\r\nHost: %s\r\nUser-Agent: corio-load\r\n\r\n",
+					 (int)tl, tok, g.hostport);
+			if (n < 0 || (size_t)n >= c->scap - total)
+				return io_failed(c, "format", -EOVERFLOW);
+			total += (size_t)n;
+		}
+		batch = c->sbuf;
+	} else {
+		total = g.req_len * k;
+		if (act == A_NONE || act == A_STALL_READ) {
+			r = send_bytes(c, g.req, total);
+			return r == STEP_OK && act == A_STALL_READ ? stall(c) : r;
+		}
 	}
-	for (unsigned i = 0; i < k; i++) {
-		r = send_bytes(c, g.pattern + pattern_off(c, c->seq_sent), g.o.size);
+
+	if (act == A_STALL_WRITE && total < 2)
+		act = A_STALL_READ;
+	if (act == A_ABORT)
+		cut = (size_t)rnd_below(c, total + 1);           /* 0..total */
+	else if (act == A_STALL_WRITE)
+		cut = 1 + (size_t)rnd_below(c, total - 1);       /* 1..total-1 */
+	else
+		cut = total;
+	for (;;) {
+		const char *p;
+		size_t want;
+
+		if (done == cut && act == A_ABORT) {
+			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+			setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			if (in_run())
+				g.aborts++;
+			return STEP_ABORTED;
+		}
+		if (done == cut && act == A_STALL_WRITE && (r = stall(c)) != STEP_OK)
+			return r;
+		if (done == total)
+			break;
+		want = total - done;
+		if (done < cut && want > cut - done)
+			want = cut - done;
+		if (g.o.mode == MODE_ECHO) {
+			if (want > c->scap)
+				want = c->scap;
+			stream_fill(&c->tx, c->sbuf, want);
+			p = c->sbuf;
+		} else {
+			p = batch + done;
+		}
+		r = send_bytes(c, p, want);
 		if (r != STEP_OK)
 			return r;
-		c->seq_sent++;
+		done += want;
 	}
-	return STEP_OK;
+	if (act == A_HALF) {
+		r = corio_shutdown(c->fd, SHUT_WR);
+		if (r < 0)
+			return io_failed(c, "shutdown", r);
+		c->half = true;
+		c->half_at = corio_now_ns();
+		if (in_run())
+			g.half_closes++;
+	}
+	return act == A_STALL_READ ? stall(c) : STEP_OK;
 }
 
 /* The intended time of the next scheduled request (open loop). */
@@ -751,20 +1084,21 @@ static uint64_t sched_next(const struct conn *c)
 }
 
 /* Drives one open connection until the run ends (STEP_STOP) or it must be
- * reopened (STEP_AGAIN, STEP_CLOSED). */
+ * reopened (STEP_AGAIN, STEP_CLOSED, STEP_DROPPED, STEP_ABORTED). */
 static int conn_drive(struct conn *c)
 {
 	bool open_loop = g.o.rate > 0;
 	unsigned k = (unsigned)g.o.pipeline;
 
 	c->seq_sent = c->seq_done = 0;
+	conn_begin(c);
 	for (;;) {
 		uint64_t now = corio_now_ns(), dl;
 		unsigned nq = 0;
 		int r;
 
-		/* Fill the window. */
-		while (c->n < k) {
+		/* Fill the window (not once half-closed). */
+		while (!c->half && c->n < k) {
 			uint64_t when = now;
 			if (open_loop) {
 				when = sched_next(c);
@@ -776,11 +1110,11 @@ static int conn_drive(struct conn *c)
 			nq++;
 		}
 		if (nq) {
-			r = send_requests(c, nq);
+			r = send_requests(c, nq, pick_act(c));
 			if (r != STEP_OK)
 				return r;
 		}
-		if (c->n == 0) {
+		if (c->n == 0 && !c->half) {
 			if (!open_loop)
 				continue; /* all answered while sending */
 			/* Open loop, nothing in flight: wait for the schedule
@@ -793,10 +1127,11 @@ static int conn_drive(struct conn *c)
 				return STEP_STOP;
 			continue;
 		}
-		/* Wait for responses: until the next send is due (open loop,
-		 * room in the window) or the oldest request times out. */
+		/* Wait for responses (or, half-closed, the EOF): until the
+		 * next send is due (open loop, room in the window) or the
+		 * oldest request times out. */
 		dl = timeout_at(c);
-		if (open_loop && c->n < k) {
+		if (open_loop && !c->half && c->n < k) {
 			uint64_t next = sched_next(c);
 			if (next < g.end_ns && (!dl || next < dl))
 				dl = next;
@@ -813,16 +1148,23 @@ static int conn_drive(struct conn *c)
 	}
 }
 
-/* Connects, within --connect-timeout-ms. The fd, or -errno. */
-static int conn_open(void)
+/* Connects, within --connect-timeout-ms. The fd, or -errno. With
+ * --server-chaos, a connection the server reset before connect returned
+ * (its task was cancelled right after accept) is counted as dropped and
+ * made again, a few times at most. */
+static int conn_open(struct conn *c)
 {
 	int fd;
 
-	if (corio_deadline_push(g.o.connect_timeout_ms) < 0)
-		return -ENOMEM;
-	fd = corio_dial_tcp(g.o.host, (uint16_t)g.o.port);
-	corio_deadline_pop();
-	return fd;
+	for (int tries = 0;; tries++) {
+		if (corio_deadline_push(g.o.connect_timeout_ms) < 0)
+			return -ENOMEM;
+		fd = corio_dial_tcp(g.o.host, (uint16_t)g.o.port);
+		corio_deadline_pop();
+		if (fd != -ECONNRESET || !g.o.server_chaos || tries == 10)
+			return fd;
+		dropped(c);
+	}
 }
 
 static void conn_is_ready(void)
@@ -836,7 +1178,7 @@ static int conn_task(void *arg)
 	struct conn *c = arg;
 	int r;
 
-	c->fd = conn_open();
+	c->fd = conn_open(c);
 	if (c->fd < 0) {
 		c->failed = true;
 		if (c->fd != -ECANCELED)
@@ -859,9 +1201,9 @@ static int conn_task(void *arg)
 			break;
 		/* Reopen; after an error a little later: a server that
 		 * resets every connection must not get a storm of them. */
-		if (r != STEP_CLOSED && corio_sleep_ms(RECONNECT_MS) < 0)
+		if (r == STEP_AGAIN && corio_sleep_ms(RECONNECT_MS) < 0)
 			break;
-		c->fd = conn_open();
+		c->fd = conn_open(c);
 		if (c->fd < 0) {
 			if (c->fd != -ECANCELED)
 				note_err(c, E_CONNECT, 1, "reconnect to %s: %s", g.hostport,
@@ -869,6 +1211,7 @@ static int conn_task(void *arg)
 			break;
 		}
 		g.reconnects++;
+		c->gen++;
 	}
 	return 0;
 }
@@ -938,8 +1281,15 @@ static void report(double wall_s, double cpu_user_s, double cpu_sys_s, int conne
 		for (int k = 0; k < E_NKINDS; k++)
 			fprintf(f, "%s\"%s\":%llu", k ? "," : "", err_names[k],
 				(unsigned long long)g.errs[k]);
-		fprintf(f, "},\"connect_failures\":%d,\"reconnects\":%llu,\"latency_us\":{",
-			connect_failures, (unsigned long long)g.reconnects);
+		fprintf(f, "},\"connect_failures\":%d,\"reconnects\":%llu,\"server_closes\":%llu,"
+			   "\"bytes_verified\":%llu,\"aborts\":%llu,\"half_closes\":%llu,"
+			   "\"stalls\":%llu,\"dropped\":%llu,\"dropped_requests\":%llu,"
+			   "\"deadline_504\":%llu,\"latency_us\":{",
+			connect_failures, (unsigned long long)g.reconnects,
+			(unsigned long long)g.server_closes, (unsigned long long)g.verified,
+			(unsigned long long)g.aborts, (unsigned long long)g.half_closes,
+			(unsigned long long)g.stalls, (unsigned long long)g.dropped,
+			(unsigned long long)g.dropped_reqs, (unsigned long long)g.deadline_504);
 		for (size_t i = 0; i < sizeof(jpcts) / sizeof(jpcts[0]); i++)
 			fprintf(f, "\"%s\":%.3f,", jnames[i],
 				(double)hist_percentile(&g.h, jpcts[i]) / 1e3);
@@ -978,7 +1328,17 @@ static void report(double wall_s, double cpu_user_s, double cpu_sys_s, int conne
 	}
 	if (g.reconnects)
 		fprintf(f, ", %llu reconnect(s)", (unsigned long long)g.reconnects);
+	if (g.server_closes)
+		fprintf(f, ", %llu closed by the server", (unsigned long long)g.server_closes);
 	fputc('\n', f);
+	if (g.verified)
+		fprintf(f, "  verified   %llu bytes, each as expected\n", (unsigned long long)g.verified);
+	if (g.aborts || g.half_closes || g.stalls || g.dropped || g.deadline_504)
+		fprintf(f, "  chaos      aborts %llu, half-closes %llu, stalls %llu; the server's: "
+			   "dropped %llu (with %llu requests), deadline 504s %llu\n",
+			(unsigned long long)g.aborts, (unsigned long long)g.half_closes,
+			(unsigned long long)g.stalls, (unsigned long long)g.dropped,
+			(unsigned long long)g.dropped_reqs, (unsigned long long)g.deadline_504);
 	fprintf(f, "  latency us");
 	for (size_t i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++)
 		fprintf(f, "  %s %.1f", plabels[i], (double)hist_percentile(&g.h, pcts[i]) / 1e3);
@@ -1091,25 +1451,18 @@ static void raise_nofile(void)
 static int setup(void)
 {
 	struct opts *o = &g.o;
-	size_t rcap;
+	size_t rcap, scap;
 
 	if (strchr(o->host, ':'))
 		snprintf(g.hostport, sizeof(g.hostport), "[%s]:%d", o->host, o->port);
 	else
 		snprintf(g.hostport, sizeof(g.hostport), "%s:%d", o->host, o->port);
+	if (o->size_max < o->size)
+		o->size_max = o->size;
 	if (o->mode == MODE_ECHO) {
-		uint64_t x = 0x9e3779b97f4a7c15ull;
-		g.pattern = malloc(o->size + 256);
-		if (!g.pattern)
-			return -ENOMEM;
-		for (size_t i = 0; i < o->size + 256; i++) {
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
-			g.pattern[i] = (char)(x >> 24);
-		}
-		rcap = o->size * (size_t)o->pipeline;
+		rcap = o->size_max * (size_t)o->pipeline;
 		rcap = rcap < 4096 ? 4096 : rcap > 65536 ? 65536 : rcap;
+		scap = rcap < SBUF_MAX ? rcap : SBUF_MAX;
 	} else {
 		int n = snprintf(NULL, 0, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: corio-load\r\n\r\n",
 				 o->path, g.hostport);
@@ -1124,6 +1477,9 @@ static int setup(void)
 				 "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: corio-load\r\n\r\n",
 				 o->path, g.hostport);
 		rcap = HTTP_HEAD_MAX;
+		/* --echo-path: K requests of "/echo/<token>" (the path "/" is
+		 * the default, so g.req_len counts one byte of it). */
+		scap = o->echo_path ? (g.req_len + 8 + TOKEN_MAX) * (size_t)o->pipeline + 1 : 0;
 	}
 	g.conns = calloc((size_t)o->conns, sizeof(*g.conns));
 	if (!g.conns)
@@ -1134,8 +1490,11 @@ static int setup(void)
 		c->fd = -1;
 		c->rcap = rcap;
 		c->rbuf = malloc(rcap);
+		c->scap = scap;
+		c->sbuf = scap ? malloc(scap) : NULL;
 		c->slots = calloc((size_t)o->pipeline, sizeof(*c->slots));
-		if (!c->rbuf || !c->slots)
+		c->rng = mix3(o->seed, (uint64_t)i, 0xc4a05);
+		if (!c->rbuf || !c->slots || (scap && !c->sbuf))
 			return -ENOMEM;
 	}
 	hist_init(&g.h);
@@ -1147,10 +1506,10 @@ static void teardown(void)
 	if (g.conns)
 		for (int i = 0; i < g.o.conns; i++) {
 			free(g.conns[i].rbuf);
+			free(g.conns[i].sbuf);
 			free(g.conns[i].slots);
 		}
 	free(g.conns);
-	free(g.pattern);
 	free(g.req);
 }
 
@@ -1169,15 +1528,25 @@ int main(int argc, char **argv)
 		{ "connect-timeout-ms", required_argument, NULL, 'T' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "seed", required_argument, NULL, 'e' },
+		{ "size-max", required_argument, NULL, 'Z' },
+		{ "echo-path", no_argument, NULL, 'E' },
+		{ "abort-rate", required_argument, NULL, 'A' },
+		{ "half-close-rate", required_argument, NULL, 'C' },
+		{ "stall-rate", required_argument, NULL, 'L' },
+		{ "stall-ms", required_argument, NULL, 'M' },
+		{ "server-chaos", no_argument, NULL, 'X' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts *o = &g.o;
-	bool size_set = false, path_set = false;
+	bool size_set = false, path_set = false, size_max_set = false;
+	char *end;
 	long v;
 	int opt, r;
 
 	*o = (struct opts){ .host = "127.0.0.1", .port = -1, .conns = 10, .size = 64, .path = "/",
-			    .pipeline = 1, .timeout_ms = 5000, .connect_timeout_ms = 5000 };
+			    .pipeline = 1, .timeout_ms = 5000, .connect_timeout_ms = 5000, .seed = 1,
+			    .stall_ms = 200 };
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		usage(stdout);
 		return 0;
@@ -1267,6 +1636,48 @@ int main(int argc, char **argv)
 		case 'j':
 			o->json = true;
 			break;
+		case 'e':
+			errno = 0;
+			o->seed = strtoull(optarg, &end, 0);
+			if (errno || end == optarg || *end || *optarg == '-') {
+				fprintf(stderr, "corio-load: --seed wants a number\n");
+				return 2;
+			}
+			break;
+		case 'Z':
+			if (!parse_long(optarg, 1, MAX_SIZE, &v)) {
+				fprintf(stderr, "corio-load: --size-max wants 1..%u bytes\n", MAX_SIZE);
+				return 2;
+			}
+			o->size_max = (size_t)v;
+			size_max_set = true;
+			break;
+		case 'E':
+			o->echo_path = true;
+			break;
+		case 'A':
+		case 'C':
+		case 'L': {
+			double *rate = opt == 'A' ? &o->abort_rate : opt == 'C' ? &o->half_rate
+									: &o->stall_rate;
+			if (!parse_double(optarg, 0, 1, rate)) {
+				fprintf(stderr, "corio-load: --%s wants a probability in [0, 1]\n",
+					opt == 'A' ? "abort-rate" : opt == 'C' ? "half-close-rate"
+										: "stall-rate");
+				return 2;
+			}
+			break;
+		}
+		case 'M':
+			if (!parse_long(optarg, 1, 600000, &v)) {
+				fprintf(stderr, "corio-load: --stall-ms wants 1..600000\n");
+				return 2;
+			}
+			o->stall_ms = (uint64_t)v;
+			break;
+		case 'X':
+			o->server_chaos = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -1293,6 +1704,27 @@ int main(int argc, char **argv)
 	}
 	if (o->mode == MODE_ECHO && path_set) {
 		fprintf(stderr, "corio-load: --path is for http mode\n");
+		return 2;
+	}
+	if (o->mode == MODE_HTTP && size_max_set) {
+		fprintf(stderr, "corio-load: --size-max is for echo mode\n");
+		return 2;
+	}
+	if (size_max_set && o->size_max < o->size) {
+		fprintf(stderr, "corio-load: --size-max is below --size\n");
+		return 2;
+	}
+	if (o->echo_path && (o->mode != MODE_HTTP || path_set)) {
+		fprintf(stderr, "corio-load: --echo-path is for http mode, without --path\n");
+		return 2;
+	}
+	if (o->abort_rate + o->half_rate + o->stall_rate > 1) {
+		fprintf(stderr, "corio-load: --abort-rate, --half-close-rate and --stall-rate "
+				"add up to more than 1\n");
+		return 2;
+	}
+	if (o->stall_rate > 0 && o->timeout_ms && o->stall_ms >= o->timeout_ms) {
+		fprintf(stderr, "corio-load: --stall-ms must be below --timeout-ms\n");
 		return 2;
 	}
 	raise_nofile();
