@@ -7,10 +7,16 @@
 #   make bench [BENCH=family] [BENCH_SECONDS=n]
 #                             the benchmark suite: table + build/bench/results.json
 #   make examples             build and run docs/examples
+#   make fuzz [FUZZ_SECONDS=n] [FUZZ_TARGETS="http procpool api"]
+#                             libFuzzer targets (clang), n s each (docs/fuzzing.md)
+#   make test FAULTS=1        the suite with fault injection built in; test_faults
+#                             makes every seam fail in turn (docs/faults.md)
 #   make perf-check [UPDATE=1]  instructions per operation (callgrind) against
 #                             bench/budgets; fails on a regression > 5% (CI)
 #   make perf [PERF_BENCH="switch spawn echo"] [PERF_SECONDS=n]
 #                             perf stat + perf record: build/perf/report.txt, flame graphs
+#   make soak [SOAK_SECONDS=n] [SOAK_CONNS=c] / make soak-quick
+#                             the servers under chaos and load; RSS and fds flat
 #   make install PREFIX=/usr/local [DESTDIR=...]   / make uninstall
 #
 # Missing Debian packages are installed first when run as root; otherwise
@@ -25,13 +31,18 @@ PCDIR      ?= $(LIBDIR)/pkgconfig
 
 comma := ,
 SANITIZE ?=
+# FAULTS=1: the library's seams can be made to fail (lib/fault.c), in a
+# build directory of its own; tests/test_faults.c walks them.
+FAULTS ?=
+BUILD_SUFFIX := $(if $(filter 1 yes true,$(FAULTS)),-faults)
 ifeq ($(strip $(SANITIZE)),)
-BUILD    ?= build
+BUILD    ?= build$(if $(BUILD_SUFFIX),/faults)
 SANFLAGS :=
 else
-BUILD    ?= build/san-$(subst $(comma),-,$(SANITIZE))
+BUILD    ?= build/san-$(subst $(comma),-,$(SANITIZE))$(BUILD_SUFFIX)
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-sanitize-recover=all
 endif
+SANFLAGS += $(if $(BUILD_SUFFIX),-DCORIO_FAULTS)
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -48,10 +59,21 @@ DEPS_CORE  := gcc make pkg-config liburing-dev libjemalloc-dev libcmocka-dev \
               systemtap-sdt-dev libboost-context-dev libuv1-dev gdb valgrind
 DEPS_BENCH := python3 fio nginx-light wrk gnuplot-nox
 
+# The context switch of the machine $(CC) builds for: lib/arch/switch_$(CORIO_ARCH).S
+# with its frame layout in lib/arch/frame_$(CORIO_ARCH).h (x86_64, aarch64).
+CORIO_ARCH ?= $(shell $(CC) -dumpmachine 2>/dev/null | sed 's/-.*//')
+ifeq ($(strip $(CORIO_ARCH)),)
+CORIO_ARCH := $(shell uname -m)
+endif
+CORIO_ARCH := $(CORIO_ARCH)
+ifeq ($(wildcard lib/arch/switch_$(CORIO_ARCH).S),)
+$(error corio: no context switch for '$(CORIO_ARCH)' in lib/arch/ (x86_64 and aarch64 only))
+endif
+
 LIB_SRC  := $(wildcard lib/*.c)
-LIB_ASM  := lib/arch/switch_x86_64.S
-LIB_OBJ  := $(patsubst lib/%.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/arch/switch_x86_64.o
-LIB_PIC  := $(patsubst lib/%.c,$(BUILD)/pic/%.o,$(LIB_SRC)) $(BUILD)/pic/arch/switch_x86_64.o
+LIB_ASM  := lib/arch/switch_$(CORIO_ARCH).S
+LIB_OBJ  := $(patsubst lib/%.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/arch/switch_$(CORIO_ARCH).o
+LIB_PIC  := $(patsubst lib/%.c,$(BUILD)/pic/%.o,$(LIB_SRC)) $(BUILD)/pic/arch/switch_$(CORIO_ARCH).o
 LIB_HDR  := include/corio.h $(wildcard lib/*.h) $(wildcard lib/arch/*.h)
 
 STATIC   := $(BUILD)/libcorio.a
@@ -61,6 +83,7 @@ SONAME   := libcorio.so.$(SOVERSION)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TEST_HDR := $(wildcard tests/*.h)
+TEST_HDR += $(wildcard tests/fuzz/*.h)
 
 TOOL_SRC := $(wildcard tools/*.c)
 TOOL_BIN := $(patsubst tools/%.c,$(BUILD)/bin/%,$(TOOL_SRC))
@@ -90,13 +113,13 @@ lib: $(STATIC) $(BUILD)/libcorio.so $(BUILD)/corio.pc
 $(BUILD)/obj/%.o: lib/%.c $(LIB_HDR) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(LIBFLAGS) -c $< -o $@
-$(BUILD)/obj/arch/%.o: lib/arch/%.S lib/arch/frame_x86_64.h | $(DEPS_STAMP)
+$(BUILD)/obj/arch/%.o: lib/arch/%.S lib/arch/frame_$(CORIO_ARCH).h | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(LIBFLAGS) -c $< -o $@
 $(BUILD)/pic/%.o: lib/%.c $(LIB_HDR) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(LIBFLAGS) -fPIC -c $< -o $@
-$(BUILD)/pic/arch/%.o: lib/arch/%.S lib/arch/frame_x86_64.h | $(DEPS_STAMP)
+$(BUILD)/pic/arch/%.o: lib/arch/%.S lib/arch/frame_$(CORIO_ARCH).h | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(LIBFLAGS) -fPIC -c $< -o $@
 
@@ -140,6 +163,14 @@ TEST_TIMEOUT ?= 120
 test: all
 	@CORIO_BUILD=$(BUILD) CORIO_SHARED=$(BUILD)/libcorio.so TEST_TIMEOUT=$(TEST_TIMEOUT) \
 	    sh $(BUILD)/tests/run.sh $(TEST_BIN)
+
+# The AArch64 context switch, cross-compiled (gcc-aarch64-linux-gnu) and run
+# under qemu-user, which has no io_uring: tests/test_ctx_arch.c with ctx.c and
+# the switch only, plain and with BTI+PAC, and a gdb backtrace through qemu.
+# Skips (exit 0, saying why) where the packages cannot be installed.
+.PHONY: test-aarch64
+test-aarch64:
+	@TEST_TIMEOUT=$(TEST_TIMEOUT) sh tests/aarch64.sh build/aarch64
 
 check-exports: $(BUILD)/libcorio.so
 	@sh tests/exports.sh $(BUILD)/libcorio.so
@@ -199,6 +230,45 @@ perf: tools
 	@sh tools/deps.sh $(DEPS_PERF)
 	@PERF_SECONDS=$(PERF_SECONDS) PERF_CALLGRAPH=$(PERF_CALLGRAPH) \
 	    sh bench/perf.sh $(BUILD) $(BUILD)/perf $(PERF_BENCH)
+
+# The suite under valgrind memcheck (docs/valgrind.md): every stack is
+# registered, errors and definite leaks fail. VALGRIND_TESTS lists the
+# programs that are clean there; the others are not yet (see the doc).
+VALGRIND_TESTS ?= test_cancel test_cancel_table test_ctx test_gather test_group \
+                  test_io_file test_io_fixed test_run test_sleep test_stack \
+                  test_sync test_task test_timeout
+VALGRIND_FLAGS := -q --error-exitcode=33 --leak-check=full \
+                  --errors-for-leak-kinds=definite --show-leak-kinds=definite
+.PHONY: valgrind
+valgrind: tests
+	@sh tools/deps.sh valgrind
+	@fail=0; for t in $(VALGRIND_TESTS); do echo "== valgrind $$t"; \
+	    timeout -k 5 600 valgrind $(VALGRIND_FLAGS) $(BUILD)/tests/$$t || { echo "FAIL $$t"; fail=1; }; \
+	done; exit $$fail
+
+# libFuzzer targets (docs/fuzzing.md): tests/fuzz/run.sh builds the library
+# with clang and -fsanitize=fuzzer-no-link,address,undefined in build/fuzz/
+# and runs each target FUZZ_SECONDS on its seed corpus. Without clang it
+# says so and succeeds. Crashes kept in tests/fuzz/regress/ replay in
+# `make test` (test_fuzz_regress).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= http procpool api
+.PHONY: fuzz
+fuzz:
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_BUILD=build/fuzz sh tests/fuzz/run.sh $(FUZZ_TARGETS)
+
+# Soak runs (docs/soak.md): corio-echo and corio-http on 2 loops with --chaos
+# under corio-load (resets, half-closes, stalls, every byte verified) for
+# SOAK_SECONDS with SOAK_CONNS connections each; RSS and fds must stay flat.
+# soak-quick is the short one for CI (10 s, 300 connections, ~15 s in all).
+SOAK_SECONDS ?= 120
+SOAK_CONNS   ?= 2000
+SOAK_TOOLS   := $(BUILD)/bin/corio-echo $(BUILD)/bin/corio-http $(BUILD)/bin/corio-load
+.PHONY: soak soak-quick
+soak: $(SOAK_TOOLS)
+	@sh tools/soak.sh --build $(BUILD) --seconds $(SOAK_SECONDS) --conns $(SOAK_CONNS)
+soak-quick: $(SOAK_TOOLS)
+	@sh tools/soak.sh --build $(BUILD) --seconds 10 --conns 300 --out $(BUILD)/soak-quick
 
 install: lib
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PCDIR)
