@@ -26,24 +26,6 @@
 
 #include "internal.h"
 
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#else
-#define RUNNING_ON_VALGRIND 0
-#endif
-
-/* Asked once: the question itself costs instructions. */
-static bool on_valgrind(void)
-{
-	static int s = -1;
-	int v = __atomic_load_n(&s, __ATOMIC_RELAXED);
-
-	if (v < 0) {
-		v = RUNNING_ON_VALGRIND != 0;
-		__atomic_store_n(&s, v, __ATOMIC_RELAXED);
-	}
-	return v;
-}
 
 
 CORIO__TLS corio__loop *corio__tls_loop;
@@ -292,15 +274,6 @@ static void submit(corio__loop *l, bool wait, uint64_t deadline)
 			return;
 	} else {
 		struct __kernel_timespec ts, *tsp = NULL;
-		/* valgrind runs one thread at a time and does not know that
-		 * io_uring_enter blocks: a loop waiting there for a pool
-		 * worker would never let it run. Under valgrind the wait is
-		 * cut into 1 ms slices. */
-		if (CORIO__UNLIKELY((l->external || l->group) && on_valgrind())) {
-			uint64_t cap = corio__clock_ns() + 1000000u;
-			if (deadline > cap)
-				deadline = cap;
-		}
 		if (deadline != UINT64_MAX) {
 			uint64_t now = corio__clock_ns();
 			uint64_t d = deadline > now ? deadline - now : 0;
