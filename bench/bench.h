@@ -120,6 +120,8 @@ uint64_t bench_now_ns(void);
 /* Minor page faults the calling process has taken so far. */
 long     bench_minflt(void);
 double   bench_median(const double *v, int n);
+/* CPU time (user + system, every thread) the calling process used, in µs. */
+double   bench_cpu_us(void);
 
 /*
  * One thing being timed. run() performs `iters` iterations, each worth

@@ -72,16 +72,6 @@ struct loops_sample {
 	double tp_msgs;    /* the timed run's total */
 };
 
-static double cpu_us(void)
-{
-	struct rusage ru;
-
-	if (getrusage(RUSAGE_SELF, &ru) < 0)
-		return 0;
-	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
-	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
-
 /* The timed run's total: as many messages as fit in `seconds` at the rate
  * the sizing run saw, at least the sizing run's, at most MAX_TP. */
 static uint64_t size_total(uint64_t msgs, uint64_t ns, double seconds)
@@ -225,7 +215,7 @@ static int corio_measure(struct corio_state *st)
 			snprintf(s->note, sizeof(s->note), "corio_loop_call: %s", strerror(-r));
 			return r;
 		}
-	c0 = cpu_us();
+	c0 = bench_cpu_us();
 	t0 = bench_now_ns();
 	end = t0 + (uint64_t)(j->rt_s * 1e9);
 	do {
@@ -237,7 +227,7 @@ static int corio_measure(struct corio_state *st)
 	} while (bench_now_ns() < end);
 	ns = bench_now_ns() - t0;
 	s->rt_us = (double)ns / 1e3 / (double)n;
-	s->rt_cpu_us = (cpu_us() - c0) / (double)n;
+	s->rt_cpu_us = (bench_cpu_us() - c0) / (double)n;
 	if (j->tp_s <= 0)
 		return 0;
 
@@ -246,13 +236,13 @@ static int corio_measure(struct corio_state *st)
 		return r;
 	}
 	total = size_total(WARM_TP, ns, j->tp_s);
-	c0 = cpu_us();
+	c0 = bench_cpu_us();
 	if ((r = corio_tp_run(total, &ns)) < 0) {
 		snprintf(s->note, sizeof(s->note), "corio_loop_post: %s", strerror(-r));
 		return r;
 	}
 	s->tp_msgs_s = (double)total * 1e9 / (double)ns;
-	s->tp_cpu_us = (cpu_us() - c0) / (double)total;
+	s->tp_cpu_us = (bench_cpu_us() - c0) / (double)total;
 	s->tp_msgs = (double)total;
 	return 0;
 }
@@ -452,21 +442,21 @@ static int uv_measure(struct uv_state *st, const struct loops_job *j, struct loo
 
 	if (uv_rt_run(st, WARM_RT, 60, &ns) != WARM_RT)
 		return -EIO;
-	c0 = cpu_us();
+	c0 = bench_cpu_us();
 	n = uv_rt_run(st, UINT64_MAX, j->rt_s, &ns);
 	s->rt_us = (double)ns / 1e3 / (double)n;
-	s->rt_cpu_us = (cpu_us() - c0) / (double)n;
+	s->rt_cpu_us = (bench_cpu_us() - c0) / (double)n;
 	if (j->tp_s <= 0)
 		return 0;
 
 	if ((r = uv_tp_run(st, WARM_TP, &ns)) < 0)
 		return r;
 	total = size_total(WARM_TP, ns, j->tp_s);
-	c0 = cpu_us();
+	c0 = bench_cpu_us();
 	if ((r = uv_tp_run(st, total, &ns)) < 0)
 		return r;
 	s->tp_msgs_s = (double)total * 1e9 / (double)ns;
-	s->tp_cpu_us = (cpu_us() - c0) / (double)total;
+	s->tp_cpu_us = (bench_cpu_us() - c0) / (double)total;
 	s->tp_msgs = (double)total;
 	return 0;
 }

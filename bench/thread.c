@@ -59,16 +59,6 @@ struct thread_sample {
 	double tp_jobs;        /* the timed run's total */
 };
 
-static double cpu_us(void)
-{
-	struct rusage ru;
-
-	if (getrusage(RUSAGE_SELF, &ru) < 0)
-		return 0;
-	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
-	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
-
 /* The timed run's total: as many jobs as fit in `seconds` at the rate the
  * sizing run saw, a whole number per in-flight slot, at least the sizing
  * run's. */
@@ -140,7 +130,7 @@ static int corio_main(void *arg)
 			return r;
 		}
 
-	c0 = cpu_us();
+	c0 = bench_cpu_us();
 	t0 = bench_now_ns();
 	end = t0 + (uint64_t)(j->rt_s * 1e9);
 	do {
@@ -152,20 +142,20 @@ static int corio_main(void *arg)
 	} while (bench_now_ns() < end);
 	ns = bench_now_ns() - t0;
 	s->rt_us = (double)ns / 1e3 / (double)n;
-	s->rt_cpu_us = (cpu_us() - c0) / (double)n;
+	s->rt_cpu_us = (bench_cpu_us() - c0) / (double)n;
 
 	if ((r = corio_tp_run(WARM_TP, &ns)) < 0) {
 		snprintf(s->note, sizeof(s->note), "%d tasks in flight: %s", INFLIGHT, strerror(-r));
 		return r;
 	}
 	total = size_total(WARM_TP, ns, j->tp_s);
-	c0 = cpu_us();
+	c0 = bench_cpu_us();
 	if ((r = corio_tp_run(total, &ns)) < 0) {
 		snprintf(s->note, sizeof(s->note), "%d tasks in flight: %s", INFLIGHT, strerror(-r));
 		return r;
 	}
 	s->tp_jobs_s = (double)total * 1e9 / (double)ns;
-	s->tp_cpu_us = (cpu_us() - c0) / (double)total;
+	s->tp_cpu_us = (bench_cpu_us() - c0) / (double)total;
 	s->tp_jobs = (double)total;
 	return 0;
 }
@@ -295,22 +285,22 @@ static int uv_child(struct thread_job *j, struct thread_sample *s)
 		r = (int)uv_rt_run(&loop, 0, &ns);
 	if (r < 0)
 		goto fail;
-	c0 = cpu_us();
+	c0 = bench_cpu_us();
 	if ((n = uv_rt_run(&loop, j->rt_s, &ns)) < 0) {
 		r = (int)n;
 		goto fail;
 	}
 	s->rt_us = (double)ns / 1e3 / (double)n;
-	s->rt_cpu_us = (cpu_us() - c0) / (double)n;
+	s->rt_cpu_us = (bench_cpu_us() - c0) / (double)n;
 
 	if ((r = uv_tp_run(&loop, WARM_TP, &ns)) < 0)
 		goto fail;
 	total = size_total(WARM_TP, ns, j->tp_s);
-	c0 = cpu_us();
+	c0 = bench_cpu_us();
 	if ((r = uv_tp_run(&loop, total, &ns)) < 0)
 		goto fail;
 	s->tp_jobs_s = (double)total * 1e9 / (double)ns;
-	s->tp_cpu_us = (cpu_us() - c0) / (double)total;
+	s->tp_cpu_us = (bench_cpu_us() - c0) / (double)total;
 	s->tp_jobs = (double)total;
 	uv_loop_close(&loop);
 	return 0;

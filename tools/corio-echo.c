@@ -236,14 +236,7 @@ static void print_stats(void)
 		sum.unexpected += r->unexpected;
 		if (!r->have_stats)
 			continue;
-		sum.st.tasks_spawned += r->st.tasks_spawned;
-		sum.st.tasks_alive += r->st.tasks_alive;
-		sum.st.switches += r->st.switches;
-		sum.st.turns += r->st.turns;
-		sum.st.submits += r->st.submits;
-		sum.st.completions += r->st.completions;
-		sum.st.syscalls += r->st.syscalls;
-		sum.st.timers_fired += r->st.timers_fired;
+		srv_stats_add(&sum.st, &r->st);
 	}
 	snprintf(label, sizeof(label), "total (%d loop%s)", g.loops.nloops,
 		 g.loops.nloops == 1 ? "" : "s");

@@ -825,15 +825,7 @@ static void print_stats(const struct server *t)
 		sum.unexpected += r->unexpected;
 		if (!r->have_stats)
 			continue;
-		sum.st.tasks_spawned += r->st.tasks_spawned;
-		sum.st.tasks_alive += r->st.tasks_alive;
-		sum.st.switches += r->st.switches;
-		sum.st.turns += r->st.turns;
-		sum.st.submits += r->st.submits;
-		sum.st.completions += r->st.completions;
-		sum.st.syscalls += r->st.syscalls;
-		sum.st.timers_fired += r->st.timers_fired;
-		sum.st.stacks_mapped += r->st.stacks_mapped;
+		srv_stats_add(&sum.st, &r->st);
 		ring_flags = r->st.ring_flags;
 		guard_kind = r->st.guard_kind;
 	}

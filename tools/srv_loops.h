@@ -203,4 +203,18 @@ static inline void srv_release(struct srv_loops *s)
 	atomic_fetch_sub(&s->nopen, 1);
 }
 
+/* Adds one loop's counters to a total (corio_loop_stats). */
+static inline void srv_stats_add(corio_stats *sum, const corio_stats *st)
+{
+	sum->tasks_spawned += st->tasks_spawned;
+	sum->tasks_alive += st->tasks_alive;
+	sum->switches += st->switches;
+	sum->turns += st->turns;
+	sum->submits += st->submits;
+	sum->completions += st->completions;
+	sum->syscalls += st->syscalls;
+	sum->timers_fired += st->timers_fired;
+	sum->stacks_mapped += st->stacks_mapped;
+}
+
 #endif /* CORIO_TOOLS_SRV_LOOPS_H */
