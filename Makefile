@@ -231,6 +231,16 @@ perf: tools
 	@PERF_SECONDS=$(PERF_SECONDS) PERF_CALLGRAPH=$(PERF_CALLGRAPH) \
 	    sh bench/perf.sh $(BUILD) $(BUILD)/perf $(PERF_BENCH)
 
+# A million tasks alive with their guards intact, and an overflow caught by
+# name at the end (tests/stack_scale.c; ~4.3 GB RSS, so not in make test).
+SCALE_TASKS ?= 1000000
+.PHONY: stack-scale
+stack-scale: $(BUILD)/tests/stack_scale
+	@$(BUILD)/tests/stack_scale $(SCALE_TASKS)
+$(BUILD)/tests/stack_scale: tests/stack_scale.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(APPFLAGS) $(LDAPP) -Ilib -o $@ $< $(STATIC) $(LDLIBS_CORE)
+
 # The suite under valgrind memcheck (docs/valgrind.md): every stack is
 # registered, errors and definite leaks fail. VALGRIND_TESTS lists the
 # programs that are clean there; the others are not yet (see the doc).
