@@ -8,6 +8,19 @@
 #ifndef CORIO_INTERNAL_H
 #define CORIO_INTERNAL_H
 
+/* GCC says a sanitizer is on with __SANITIZE_ADDRESS__ / __SANITIZE_THREAD__;
+ * clang (before 15 or so) only through __has_feature. The library tests the
+ * GCC names, so that a clang sanitizer build announces its stack switches
+ * too. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) && !defined(__SANITIZE_ADDRESS__)
+#define __SANITIZE_ADDRESS__ 1
+#endif
+#if __has_feature(thread_sanitizer) && !defined(__SANITIZE_THREAD__)
+#define __SANITIZE_THREAD__ 1
+#endif
+#endif
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
