@@ -192,10 +192,20 @@ void corio__xjob_withdrawn(corio__loop *l, corio__xjob *j)
 	job_done(l, j->mbox);
 }
 
+/* Wakes mb's loop; life is held shared, so the loop cannot close the
+ * eventfd (whose number could then be another file's) before this write.
+ * The eventfd does not block: EAGAIN means it is already set. */
+static void kick(corio__mailbox *mb)
+{
+	uint64_t one = 1;
+
+	while (write(mb->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
 /* Appends js to the list and wakes the loop; life is held shared. */
 static void append(corio__mailbox *mb, corio__xjob **js, unsigned n)
 {
-	uint64_t one = 1;
 	bool was_empty;
 
 	pthread_mutex_lock(&mb->list_lock);
@@ -209,13 +219,9 @@ static void append(corio__mailbox *mb, corio__xjob **js, unsigned n)
 		mb->tail = js[i];
 	}
 	pthread_mutex_unlock(&mb->list_lock);
-	/* Still under life: the loop cannot close the eventfd (whose number
-	 * could then be another file's) before this write. One write per
-	 * batch: the loop drains the whole list. The eventfd does not block;
-	 * EAGAIN means it is already set. */
+	/* One write per batch: the loop drains the whole list. */
 	if (was_empty)
-		while (write(mb->efd, &one, sizeof(one)) < 0 && errno == EINTR)
-			;
+		kick(mb);
 }
 
 /*
@@ -313,7 +319,7 @@ static corio__xjob *take_all(corio__mailbox *mb)
 static void job_back(corio__loop *l, corio__xjob *j)
 {
 	if (j->xmsg) {
-		__atomic_sub_fetch(&l->mbox->inbound, 1, __ATOMIC_RELAXED);
+		corio__xmsg_taken(l);
 		corio__xmsg_arrived(l, j);
 		return;
 	}
@@ -425,12 +431,9 @@ bool corio__mailbox_expecting(const corio__loop *l)
 
 void corio__mailbox_poke(corio__mailbox *mb)
 {
-	uint64_t one = 1;
-
 	pthread_rwlock_rdlock(&mb->life);
 	if (!mb->closed)
-		while (write(mb->efd, &one, sizeof(one)) < 0 && errno == EINTR)
-			;
+		kick(mb);
 	pthread_rwlock_unlock(&mb->life);
 }
 
