@@ -17,6 +17,7 @@
 #                             perf stat + perf record: build/perf/report.txt, flame graphs
 #   make soak [SOAK_SECONDS=n] [SOAK_CONNS=c] / make soak-quick
 #                             the servers under chaos and load; RSS and fds flat
+#   make man                  the man pages, from include/corio.h (build/man)
 #   make install PREFIX=/usr/local [DESTDIR=...]   / make uninstall
 #
 # Missing Debian packages are installed first when run as root; otherwise
@@ -28,6 +29,7 @@ PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PCDIR      ?= $(LIBDIR)/pkgconfig
+MANDIR     ?= $(PREFIX)/share/man
 
 comma := ,
 SANITIZE ?=
@@ -56,7 +58,8 @@ LDAPP    := -rdynamic
 
 # Debian packages: what `make` needs, and what only `make bench` wants.
 DEPS_CORE  := gcc make pkg-config liburing-dev libjemalloc-dev libcmocka-dev \
-              systemtap-sdt-dev libboost-context-dev libuv1-dev gdb valgrind
+              systemtap-sdt-dev libboost-context-dev libuv1-dev gdb valgrind \
+              man-db
 DEPS_BENCH := python3 fio nginx-light wrk gnuplot-nox
 
 # The context switch of the machine $(CC) builds for: lib/arch/switch_$(CORIO_ARCH).S
@@ -85,7 +88,8 @@ TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TEST_HDR := $(wildcard tests/*.h)
 TEST_HDR += $(wildcard tests/fuzz/*.h)
 
-TOOL_SRC := $(wildcard tools/*.c)
+# tools/mkman.c is a build tool (the man pages), built for the host alone.
+TOOL_SRC := $(filter-out tools/mkman.c,$(wildcard tools/*.c))
 TOOL_BIN := $(patsubst tools/%.c,$(BUILD)/bin/%,$(TOOL_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_HDR := $(wildcard bench/*.h)
@@ -97,10 +101,10 @@ EX_BIN   := $(patsubst docs/examples/%.c,$(BUILD)/examples/%,$(EX_SRC))
 
 DEPS_STAMP := build/.deps-core
 
-.PHONY: all lib tools tests test bench examples install uninstall clean deps check-exports
+.PHONY: all lib man tools tests test bench examples install uninstall clean deps check-exports
 .DEFAULT_GOAL := all
 
-all: lib tools tests
+all: lib man tools tests
 
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP): tools/deps.sh
@@ -160,9 +164,11 @@ $(BUILD)/tests/run.sh: tests/run.sh
 
 # Each program runs under a timeout; the runner ends with one summary line.
 TEST_TIMEOUT ?= 120
+# The plain build also runs tests/docs.sh (man pages, the guide's programs,
+# docs/examples built out of the tree against an installed copy).
 test: all
 	@CORIO_BUILD=$(BUILD) CORIO_SHARED=$(BUILD)/libcorio.so TEST_TIMEOUT=$(TEST_TIMEOUT) \
-	    sh $(BUILD)/tests/run.sh $(TEST_BIN)
+	    $(if $(SANFLAGS),,CORIO_DOCS=1) sh $(BUILD)/tests/run.sh $(TEST_BIN)
 
 # The AArch64 context switch, cross-compiled (gcc-aarch64-linux-gnu) and run
 # under qemu-user, which has no io_uring: tests/test_ctx_arch.c with ctx.c and
@@ -174,6 +180,23 @@ test-aarch64:
 
 check-exports: $(BUILD)/libcorio.so
 	@sh tests/exports.sh $(BUILD)/libcorio.so
+
+# The man pages: one per doc block of include/corio.h, a stub per other
+# name, and corio(7). mkman refuses a header whose doc blocks break a rule
+# of docs/man-format.md, so `make` stops on an undocumented function. The
+# pages are the same for every build flavour: they live in build/man.
+MKMAN    := build/host/mkman
+MAN_OUT  := build/man
+MAN_DATE := $(shell git log -1 --format=%cs -- include/corio.h 2>/dev/null || date -u -r include/corio.h +%F)
+man: $(MAN_OUT)/.stamp
+$(MKMAN): tools/mkman.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g $(WARN) -o $@ $<
+$(MAN_OUT)/.stamp: include/corio.h $(MKMAN)
+	@rm -rf $(MAN_OUT)
+	$(MKMAN) --out $(MAN_OUT) --examples $(MAN_OUT)/examples \
+	    --version "corio $(VERSION)" --date "$(MAN_DATE)" include/corio.h
+	@touch $@
 
 # The tutorial's unit of time is 1 s; `make examples` runs them with a
 # shorter one (CORIO_EXAMPLE_UNIT_MS=1000 for the real thing).
@@ -280,8 +303,11 @@ soak: $(SOAK_TOOLS)
 soak-quick: $(SOAK_TOOLS)
 	@sh tools/soak.sh --build $(BUILD) --seconds 10 --conns 300 --out $(BUILD)/soak-quick
 
-install: lib
-	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PCDIR)
+install: lib man
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PCDIR) \
+	    $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+	install -m 644 $(MAN_OUT)/man3/*.3 $(DESTDIR)$(MANDIR)/man3/
+	install -m 644 $(MAN_OUT)/man7/corio.7 $(DESTDIR)$(MANDIR)/man7/
 	install -m 644 include/corio.h $(DESTDIR)$(INCLUDEDIR)/corio.h
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libcorio.a
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/libcorio.so.$(VERSION)
@@ -292,10 +318,12 @@ install: lib
 	    > $(DESTDIR)$(PCDIR)/corio.pc
 	chmod 644 $(DESTDIR)$(PCDIR)/corio.pc
 
-uninstall:
+uninstall: man
 	rm -f $(DESTDIR)$(INCLUDEDIR)/corio.h $(DESTDIR)$(LIBDIR)/libcorio.a \
 	    $(DESTDIR)$(LIBDIR)/libcorio.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
-	    $(DESTDIR)$(LIBDIR)/libcorio.so $(DESTDIR)$(PCDIR)/corio.pc
+	    $(DESTDIR)$(LIBDIR)/libcorio.so $(DESTDIR)$(PCDIR)/corio.pc \
+	    $(DESTDIR)$(MANDIR)/man7/corio.7
+	for p in $(MAN_OUT)/man3/*.3; do rm -f "$(DESTDIR)$(MANDIR)/man3/$${p##*/}"; done
 
 clean:
 	rm -rf build

@@ -6,7 +6,8 @@
 # Environment: TEST_TIMEOUT (seconds per program, default 120), CORIO_BUILD
 # (the build directory, for messages), CORIO_SHARED (the shared library:
 # when set, tests/exports.sh checks its exported symbols, counted as one
-# more program).
+# more program), CORIO_DOCS (when set, tests/docs.sh checks the man pages,
+# the guide and an installed copy, run from the top of the tree).
 #
 # A program passes with exit status 0 and is skipped with 77 (the line it
 # printed saying why is repeated here). Every program's own output (cmocka's)
@@ -92,6 +93,10 @@ if [ -n "$CORIO_SHARED" ]; then
 		failed_names="$failed_names exports.sh"
 		echo "FAIL exports.sh: tests/exports.sh not found"
 	fi
+fi
+
+if [ -n "$CORIO_DOCS" ]; then
+	run_one docs.sh sh tests/docs.sh "${CORIO_BUILD:-build}"
 fi
 
 [ -n "$failed_names" ] && echo "failed:$failed_names${CORIO_BUILD:+ (build: $CORIO_BUILD)}"
