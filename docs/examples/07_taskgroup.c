@@ -43,6 +43,9 @@
  * One unit is one second, as in the tutorial; CORIO_EXAMPLE_UNIT_MS=50 in
  * the environment makes it 50 ms.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strerrorname_np */
+#endif
 #include <corio.h>
 
 #include <errno.h>
