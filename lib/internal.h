@@ -513,6 +513,7 @@ struct corio__loop {
 	uint64_t          next_id;
 	int               index;
 	bool              debug;
+	bool              memcheck;    /* under valgrind memcheck: the ring wait is sliced */
 	bool              closing;
 	bool              deadlocked;
 	uint64_t          trim_at;      /* next stack pool trim, ns */
@@ -535,6 +536,9 @@ extern CORIO__TLS corio__loop *corio__tls_loop;
 static inline corio__loop *corio__loop_get(void) { return corio__tls_loop; }
 
 uint64_t corio__clock_ns(void);
+
+/* 1 when running under valgrind memcheck (asked once; io.c). */
+int corio__under_memcheck(void);
 
 /* Task plumbing shared by task.c, loop.c and gather.c. */
 /* Suspends the running task until someone makes it ready again. */

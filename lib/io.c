@@ -61,13 +61,13 @@ void __asan_storeN(void *addr, long size);
  * undefined bytes handed out to be sent or written). In debug mode a buffer
  * that is not mapped at all fails with -EFAULT and a line naming the call.
  */
-#if CORIO__HAVE_MEMCHECK
 /* 1 under memcheck, 0 elsewhere (natively, or another valgrind tool such as
  * callgrind, where the checks mean nothing): asked once, since even asking
  * costs instructions on every call. */
+#if CORIO__HAVE_MEMCHECK
 static int memcheck_state = -1;
 
-static int under_memcheck(void)
+int corio__under_memcheck(void)
 {
 	int s = __atomic_load_n(&memcheck_state, __ATOMIC_RELAXED);
 
@@ -79,6 +79,11 @@ static int under_memcheck(void)
 	}
 	return s;
 }
+#else
+int corio__under_memcheck(void)
+{
+	return 0;
+}
 #endif
 
 /* The checks that cost something: memcheck's, debug mode's. */
@@ -87,7 +92,7 @@ static __attribute__((noinline, cold)) int buf_check_slow(corio__loop *l, const 
 							   bool kernel_writes)
 {
 #if CORIO__HAVE_MEMCHECK
-	if (under_memcheck()) {
+	if (corio__under_memcheck()) {
 		if (kernel_writes)
 			(void)VALGRIND_CHECK_MEM_IS_ADDRESSABLE(buf, n);
 		else
@@ -604,7 +609,24 @@ CORIO__API int corio_accept(int fd, struct sockaddr *addr, socklen_t *len)
 		return -EBADF;
 	if (addr && !len)
 		return -EFAULT;
-	OP_RUN(fd, io_uring_prep_accept(sqe, fd, addr, len, SOCK_CLOEXEC));
+	{
+		corio__loop *l;
+		corio__wait w = { 0 };
+		int e, r;
+		socklen_t cap = addr ? *len : 0;
+		struct io_uring_sqe *sqe = op_begin(&l, &e);
+		if (!sqe)
+			return e;
+		io_uring_prep_accept(sqe, fd, addr, len, SOCK_CLOEXEC);
+		r = op_wait(l, sqe, &w, fd);
+		if (r >= 0 && addr) {
+			/* The kernel wrote the length and up to cap bytes of
+			 * the peer's address. */
+			(void)written_by_kernel(len, sizeof(*len));
+			(void)written_by_kernel(addr, *len < cap ? *len : cap);
+		}
+		return r;
+	}
 }
 
 CORIO__API ssize_t corio_recv(int fd, void *buf, size_t n, int flags)

@@ -18,6 +18,7 @@
 #define _GNU_SOURCE
 #endif
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,8 +123,11 @@ static int ring_setup(corio__loop *l, const corio_config *cfg)
 	/* A registered ring fd saves an fdget per io_uring_enter. */
 	if (!(cfg->flags & CORIO_CFG_NO_REGISTER_FD))
 		(void)io_uring_register_ring_fd(&l->ring);
-	/* A forked child must never touch this ring (it shares the mappings). */
-	(void)io_uring_ring_dontfork(&l->ring);
+	/* A forked child must never touch this ring (it shares the mappings).
+	 * Not under memcheck, which mistakes the child's address space then
+	 * (see pool.c). */
+	if (!corio__under_memcheck())
+		(void)io_uring_ring_dontfork(&l->ring);
 	return 0;
 }
 
@@ -255,6 +259,16 @@ void corio__interrupt(corio__loop *l, corio__wait *w, int res)
 	corio__wake(l, w, res);
 }
 
+/*
+ * Under valgrind memcheck (3.19), a thread blocked in io_uring_enter keeps
+ * valgrind's one big lock: no other thread of the program runs, so a pool
+ * worker that would end the wait never gets to. There the wait is cut into
+ * 10 ms slices, each followed by sched_yield(), which valgrind turns into a
+ * switch to another thread. Natively, and under callgrind (whose counts
+ * must not depend on timing), the wait is whole.
+ */
+#define MEMCHECK_SLICE_NS 10000000
+
 static void submit(corio__loop *l, bool wait, uint64_t deadline)
 {
 	struct io_uring_cqe *cqe;
@@ -282,7 +296,15 @@ static void submit(corio__loop *l, bool wait, uint64_t deadline)
 			tsp = &ts;
 		}
 		CORIO__PROBE1(wait, tsp ? (int64_t)(deadline) : -1);
+		if (CORIO__UNLIKELY(l->memcheck) &&
+		    (!tsp || ts.tv_sec > 0 || ts.tv_nsec > MEMCHECK_SLICE_NS)) {
+			ts.tv_sec = 0;
+			ts.tv_nsec = MEMCHECK_SLICE_NS;
+			tsp = &ts;
+		}
 		r = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, tsp, NULL);
+		if (CORIO__UNLIKELY(l->memcheck))
+			sched_yield();
 	}
 	l->st.syscalls++;
 	if (r >= 0 || r == -ETIME || r == -EINTR || r == -EBUSY || r == -EAGAIN) {
@@ -447,6 +469,7 @@ static int loop_init(corio__loop *l, const corio_config *cfg)
 		return -EINVAL;
 	l->batch = cfg->batch ? cfg->batch : DEFAULT_BATCH;
 	l->debug = (cfg->flags & CORIO_CFG_DEBUG) || env_debug();
+	l->memcheck = corio__under_memcheck();
 	l->slow_ns = (uint64_t)(cfg->slow_task_ms ? cfg->slow_task_ms : env_slow_ms()) * 1000000u;
 	l->index = 0;
 	/* CORIO_LOOPS_WAKE=eventfd: messages between loops go by list and

@@ -1384,12 +1384,16 @@ static int send_all_deadline_main(void *arg)
 	assert_non_null(w);
 	memset(w, 'W', n);
 	pair_make(&p);
+	/* Under valgrind, checking 64 MiB before each send takes longer than
+	 * 30 ms: the deadline would pass before anything was sent. */
+	uint64_t dl = CHECK_VALGRIND ? 2000 : 30;
+
 	t0 = corio_now_ns();
-	corio_deadline_push(30);
+	corio_deadline_push(dl);
 	r = corio_send_all(p.c, w, n, 0, &sent);
 	assert_int_equal(corio_deadline_pop(), -ETIMEDOUT);
 	assert_int_equal(r, -ETIMEDOUT);
-	assert_between(check_ms_since(t0), 29, 30 + SLACK_MS);
+	assert_between(check_ms_since(t0), dl - 1, dl + SLACK_MS);
 	assert_true(sent > 0 && sent < n);
 	recv_count(p.s, sent, 'W', &nw, 0, NULL);
 	assert_int_equal(nw, sent);
@@ -2082,7 +2086,7 @@ static void test_main_returns_with_io_pending(void **state)
 
 static int misuse_main(void *arg)
 {
-	char buf[8];
+	char buf[8] = { 0 };
 	struct iovec iv = { buf, sizeof(buf) };
 	struct msghdr mh = { .msg_iov = &iv, .msg_iovlen = 1 };
 	struct sockaddr_in a = loopback4(9);
@@ -2118,8 +2122,10 @@ static int misuse_main(void *arg)
 	sent = 77;
 	assert_int_equal(corio_send_all(p.c, NULL, 4, 0, &sent), -EFAULT);
 	assert_int_equal(sent, 0);
-	/* A bad pointer the kernel catches: no crash. */
-	assert_int_equal(corio_send(p.c, (const void *)16, 4, 0), -EFAULT);
+	/* A bad pointer the kernel catches: no crash. (Under memcheck the
+	 * library's buffer check reports it first, as it should: not here.) */
+	if (!CHECK_VALGRIND)
+		assert_int_equal(corio_send(p.c, (const void *)16, 4, 0), -EFAULT);
 	/* Wrong kinds of descriptors and states. */
 	assert_int_equal(corio_connect(fd, (struct sockaddr *)&a, 3), -EINVAL);
 	assert_int_equal(corio_accept(fd, NULL, NULL), -EINVAL); /* not listening */

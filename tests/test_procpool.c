@@ -505,7 +505,7 @@ static void test_errors(void **state)
 static int misuse_main(void *arg)
 {
 	corio_procpool *p = arg;
-	char buf[8];
+	char buf[8] = { 0 };
 
 	assert_int_equal(corio_run_in_process(NULL, fn_zero, NULL, 0, NULL, 0), -EINVAL);
 	assert_int_equal(corio_run_in_process(p, NULL, NULL, 0, NULL, 0), -EINVAL);
