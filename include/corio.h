@@ -3003,7 +3003,9 @@ int     corio_local_port(int fd);
 /*= corio_register_file, corio_unregister_file - register a file with the loop
  *
  * corio_register_file() puts fd into the loop's table of registered files
- * (4096 slots, set up on first use, lowest free slot first) and returns a
+ * (set up on first use with 4096 slots, or as many as the soft
+ * RLIMIT_NOFILE allows if that is lower; lowest free slot first) and
+ * returns a
  * handle, an int with CORIO_FIXED_FILE_BIT set, that corio_read(),
  * corio_write(), corio_readv(), corio_writev(), corio_fsync(),
  * corio_fdatasync(), corio_connect(), corio_accept(), corio_recv(),
@@ -3033,17 +3035,18 @@ int     corio_local_port(int fd);
  *            not an open file descriptor (or an io_uring instance's).
  *            corio_unregister_file(): handle is not a handle of this loop
  *            that is registered.
- * ENFILE     corio_register_file(): the table is full (4096 handles).
- * EMFILE     corio_register_file(), first call on the loop: the soft
- *            RLIMIT_NOFILE of the process is below 4096, the table's size
- *            (see NOTES).
+ * ENFILE     corio_register_file(): the table is full (all its slots hold
+ *            handles; see NOTES for its size).
+ * EMFILE     corio_register_file(), first call on the loop: the kernel
+ *            refused the table (the open file limit changed meanwhile).
  * ENOMEM     corio_register_file(), first call on the loop: no memory for
  *            the table.
  *
  * NOTES
- * The kernel refuses to set up a table larger than the process's open
- * file limit: with the common default of 1024 (ulimit -n), raise the soft
- * limit first (setrlimit(2)).
+ * The kernel refuses a table larger than the process's open file limit,
+ * so the table has min(4096, soft RLIMIT_NOFILE) slots, fixed when it is
+ * set up: with the common default of 1024 (ulimit -n) it holds 1024
+ * handles; raise the soft limit first (setrlimit(2)) for more.
  *
  * Unlike corio_close() of a plain fd, unregistering does not cancel the
  * operations other tasks have in flight on the handle: they keep the file

@@ -504,6 +504,7 @@ struct corio__loop {
 	bool              fd_untracked; /* fd_pending could not grow: assume busy */
 	uint32_t         *fixed_free;   /* free slots of the registered-file table */
 	unsigned          nfixed_free;
+	unsigned          nfixed_slots; /* the registered-file table's size */
 	bool              files_registered;
 	bool              bufs_registered;
 	bool              mbox_armed;   /* its eventfd poll is in the ring */

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include "internal.h"
 
@@ -940,7 +941,18 @@ CORIO__API int corio_local_port(int fd)
  * Registered files and buffers
  * ------------------------------------------------------------------------ */
 
-#define FIXED_FILES 4096 /* slots in a loop's registered-file table */
+#define FIXED_FILES 4096 /* slots in a loop's registered-file table, at most */
+
+/* The kernel refuses a table larger than RLIMIT_NOFILE (-EMFILE). */
+static unsigned fixed_table_size(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < FIXED_FILES)
+		return rl.rlim_cur ? (unsigned)rl.rlim_cur : 1;
+	return FIXED_FILES;
+}
 
 static corio__loop *loop_of_caller(void)
 {
@@ -959,18 +971,20 @@ CORIO__API int corio_register_file(int fd)
 	if (!l->files_registered) {
 		/* A sparse table, filled slot by slot; the free slots are kept
 		 * highest first so the lowest is handed out first. */
-		uint32_t *fr = corio__malloc(FIXED_FILES * sizeof(*fr));
+		unsigned n = fixed_table_size();
+		uint32_t *fr = corio__malloc(n * sizeof(*fr));
 		if (!fr)
 			return -ENOMEM;
-		r = io_uring_register_files_sparse(&l->ring, FIXED_FILES);
+		r = io_uring_register_files_sparse(&l->ring, n);
 		if (r < 0) {
 			free(fr);
 			return r;
 		}
-		for (unsigned i = 0; i < FIXED_FILES; i++)
-			fr[i] = FIXED_FILES - 1 - i;
+		for (unsigned i = 0; i < n; i++)
+			fr[i] = n - 1 - i;
 		l->fixed_free = fr;
-		l->nfixed_free = FIXED_FILES;
+		l->nfixed_free = n;
+		l->nfixed_slots = n;
 		l->files_registered = true;
 	}
 	if (!l->nfixed_free)
@@ -998,7 +1012,7 @@ CORIO__API int corio_unregister_file(int handle)
 	if (handle < 0 || !(handle & CORIO_FIXED_FILE_BIT))
 		return -EBADF;
 	slot = (uint32_t)(handle & ~CORIO_FIXED_FILE_BIT);
-	if (!l->files_registered || slot >= FIXED_FILES)
+	if (!l->files_registered || slot >= l->nfixed_slots)
 		return -EBADF;
 	for (unsigned i = 0; i < l->nfixed_free; i++)
 		if (l->fixed_free[i] == slot)

@@ -4,6 +4,7 @@
  * errors and misuse of each call, and the table's limit.
  */
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 
 #include "check.h"
@@ -156,6 +157,49 @@ static void test_table_full(void **state)
 	assert_int_equal(check_run(full_main, NULL), 0);
 }
 
+/* Under an open file limit below 4096 (1024 is a common default) the
+ * kernel would refuse a 4096-slot table: the table takes the limit's size
+ * instead, and says -ENFILE when that is full. In a child: the limit is
+ * the process's. */
+static int low_limit_main(void *arg)
+{
+	int fd = make_file(), n = 0, r, bad = 0;
+
+	(void)arg;
+	while ((r = corio_register_file(fd)) >= 0)
+		n++;
+	printf("soft RLIMIT_NOFILE 256: %d handles, then %d\n", n, r);
+	for (int i = 0; i < n; i++)
+		bad += corio_unregister_file(i | CORIO_FIXED_FILE_BIT) != 0;
+	bad += corio_unregister_file(256 | CORIO_FIXED_FILE_BIT) != -EBADF;
+	corio_close(fd);
+	unlink(path);
+	return r == -ENFILE && n == 256 && bad == 0 ? 0 : 1;
+}
+
+static int low_limit_child(void *arg)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 2;
+	rl.rlim_cur = 256;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 3;
+	return corio_run(low_limit_main, arg) == 0 ? 0 : 1;
+}
+
+static void test_table_follows_file_limit(void **state)
+{
+	check_child c;
+	char s[64];
+
+	check_fork(low_limit_child, NULL, &c);
+	print_message("%s", c.out);
+	if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
+		fail_msg("child: %s; output:\n%s", check_status_str(c.status, s, sizeof(s)), c.out);
+}
+
 /* A task cancelled while reading a registered pipe returns -ECANCELED
  * once the read's own completion arrived, and the pipe still works. */
 static int blocked_reader(void *arg)
@@ -201,6 +245,7 @@ int main(int argc, char **argv)
 		CHECK_TEST(test_errors),
 		CHECK_TEST(test_outside_loop),
 		CHECK_TEST(test_table_full),
+		CHECK_TEST(test_table_follows_file_limit),
 		CHECK_TEST(test_cancel_registered),
 	};
 
