@@ -1476,7 +1476,8 @@ void corio_mutex_free(corio_mutex *m);
  *            not recursive).
  * EBUSY      corio_mutex_trylock(): m is held, by another task or by the
  *            caller itself.
- * EXDEV      corio_mutex_lock(): tasks of another loop wait on m.
+ * EXDEV      corio_mutex_lock(): tasks of another loop hold m or wait on
+ *            it.
  * ECANCELED  corio_mutex_lock(): the caller was cancelled (outside a
  *            shield scope), before the call or while it waited; it does
  *            not hold m.

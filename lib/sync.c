@@ -356,6 +356,10 @@ CORIO__API int corio_mutex_lock(corio_mutex *m)
 		return r;
 	if (m->owner == t)
 		return -EDEADLK;
+	/* Held by a task of another loop, with nobody waiting yet: its
+	 * unlock would wake us from that loop's thread. */
+	if (m->owner && m->owner->loop != l)
+		return -EXDEV;
 	r = corio__may_block(t);
 	if (r < 0)
 		return r;

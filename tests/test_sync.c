@@ -1668,14 +1668,14 @@ static void test_loop_end_cancels_waiters(void **state)
 
 struct xloop {
 	corio_event *e;
-	corio_mutex *m, *m2;
+	corio_mutex *m, *m2, *m3; /* m3: held here, nobody waits on it */
 	corio_sem   *s;
 	corio_cond  *c;
 	corio_queue *qg, *qp;
 	/* what the other loop saw */
 	int r_event_wait, e_event_set, r_lock, r_acquire, e_release, r_cond;
 	int e_signal, e_broadcast, r_get, r_put, r_try_put, r_try_get_qp, r_put_qp;
-	int r_m2_unlock, ran;
+	int r_m2_unlock, r_lock_held, ran;
 };
 
 static int xloop_other_main(void *arg)
@@ -1689,6 +1689,7 @@ static int xloop_other_main(void *arg)
 	corio_event_set(x->e);
 	x->e_event_set = errno;
 	x->r_lock = corio_mutex_lock(x->m);
+	x->r_lock_held = corio_mutex_lock(x->m3);
 	x->r_acquire = corio_sem_acquire(x->s);
 	errno = 0;
 	corio_sem_release(x->s);
@@ -1743,6 +1744,7 @@ static int xloop_main(void *arg)
 	void *it;
 
 	assert_int_equal(corio_mutex_lock(x->m), 0);
+	assert_int_equal(corio_mutex_lock(x->m3), 0);
 	assert_int_equal(corio_sem_acquire(x->s), 0);
 	assert_int_equal(corio_queue_put(x->qp, ITEM(1)), 0);
 	t[0] = corio_spawn(event_waiter, &we);
@@ -1765,6 +1767,7 @@ static int xloop_main(void *arg)
 	/* Release everything from here. */
 	corio_event_set(x->e);
 	assert_int_equal(corio_mutex_unlock(x->m), 0);
+	assert_int_equal(corio_mutex_unlock(x->m3), 0);
 	corio_sem_release(x->s);
 	assert_int_equal(corio_queue_put(x->qg, ITEM(3)), 0);
 	assert_int_equal(corio_queue_get(x->qp, &it), 0);
@@ -1794,16 +1797,18 @@ static void test_other_loop_gets_exdev(void **state)
 	x.e = corio_event_new();
 	x.m = corio_mutex_new();
 	x.m2 = corio_mutex_new();
+	x.m3 = corio_mutex_new();
 	x.s = corio_sem_new(1);
 	x.c = corio_cond_new();
 	x.qg = corio_queue_new(1);
 	x.qp = corio_queue_new(1);
-	assert_true(x.e && x.m && x.m2 && x.s && x.c && x.qg && x.qp);
+	assert_true(x.e && x.m && x.m2 && x.m3 && x.s && x.c && x.qg && x.qp);
 	assert_int_equal(check_run(xloop_main, &x), 0);
 	assert_int_equal(x.ran, 1);
 	assert_int_equal(x.r_event_wait, -EXDEV);
 	assert_int_equal(x.e_event_set, EXDEV);
 	assert_int_equal(x.r_lock, -EXDEV);
+	assert_int_equal(x.r_lock_held, -EXDEV);
 	assert_int_equal(x.r_acquire, -EXDEV);
 	assert_int_equal(x.e_release, EXDEV);
 	assert_int_equal(x.r_cond, -EXDEV);
@@ -1819,6 +1824,7 @@ static void test_other_loop_gets_exdev(void **state)
 	corio_event_free(x.e);
 	corio_mutex_free(x.m);
 	corio_mutex_free(x.m2);
+	corio_mutex_free(x.m3);
 	corio_sem_free(x.s);
 	corio_cond_free(x.c);
 	corio_queue_free(x.qg);
