@@ -154,7 +154,7 @@ static void target_text(const struct bench_row *r, char *buf, size_t cap, bool w
 
 	switch (r->target_kind) {
 	case BENCH_TARGET_RATIO_MAX:
-		snprintf(buf, cap, "%s %.1fx%s", op, r->target, words ? " baseline" : "");
+		snprintf(buf, cap, "%s %gx%s", op, r->target, words ? " baseline" : "");
 		break;
 	case BENCH_TARGET_ABS_MAX:
 		snprintf(buf, cap, "%s %g%s%s", op, r->target, words ? " " : "", words ? r->unit : "");
