@@ -591,12 +591,14 @@ static void worker_forget(struct worker *wk)
 
 /*
  * Reaps wk's child, waiting until `deadline` (0: as long as it takes).
- * Inside a task the wait is a poll of the pidfd through the ring, so the
- * loop runs on. 0 once reaped, -ETIMEDOUT if still alive at the deadline.
+ * Inside a task the wait is a poll of the pidfd through the ring (without a
+ * pidfd, timed waits in the loop between checks), so the loop runs on.
+ * 0 once reaped, -ETIMEDOUT if still alive at the deadline.
  */
 static int worker_wait_exit(corio__loop *l, struct worker *wk, uint64_t deadline)
 {
 	bool in_task = l && l->current;
+	uint64_t step = 1000000u;
 
 	while (wk->pid > 0) {
 		pid_t r = waitpid(wk->pid, NULL, WNOHANG);
@@ -616,6 +618,18 @@ static int worker_wait_exit(corio__loop *l, struct worker *wk, uint64_t deadline
 			int pr = drain_poll(l, wk->pidfd, deadline);
 			if (pr < 0 && pr != -ETIMEDOUT)
 				in_task = false; /* the ring failed us: poll(2) */
+		} else if (in_task) {
+			/* No pidfd (kernel before 5.3, seccomp, valgrind): ask
+			 * again after a timed wait in the loop, 1 ms doubling
+			 * to 16 ms, so the loop runs on meanwhile. */
+			corio__wait w = { .kind = CORIO__W_PLAIN, .drain = 1, .what = CORIO__WHY_PROC };
+			uint64_t until = now + step;
+
+			if (deadline && until > deadline)
+				until = deadline;
+			(void)corio__block(l, &w, until);
+			if (step < 16000000u)
+				step *= 2;
 		} else if (wk->pidfd >= 0) {
 			struct pollfd pf = { .fd = wk->pidfd, .events = POLLIN };
 			int ms = deadline ? (int)((deadline - now) / 1000000u) + 1 : -1;
