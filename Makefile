@@ -270,7 +270,8 @@ $(BUILD)/tests/stack_scale: tests/stack_scale.c $(STATIC)
 VALGRIND_TESTS ?= test_cancel test_cancel_table test_ctx test_ctx_arch test_examples \
                   test_fuzz_regress test_gather test_group test_http_parse test_io_file \
                   test_io_fixed test_io_net test_loops test_pool test_run test_sleep test_stack \
-                  test_sync test_task test_timeout test_tools_echo test_tools_http
+                  test_sync test_task test_timeout test_tools_echo test_tools_http \
+                  test_debug test_procpool
 VALGRIND_FLAGS := -q --error-exitcode=33 --leak-check=full \
                   --errors-for-leak-kinds=definite --show-leak-kinds=definite \
                   --suppressions=tests/valgrind.supp
