@@ -723,7 +723,10 @@ static int parallel_main(void *arg)
 			busy++;
 			continue;
 		}
-		if (ratio >= 1.8)
+		/* Under memcheck two instrumented processes, each with a CPU
+		 * of its own, were measured at 2.02x (CI): their speed says
+		 * nothing there. That they overlapped is still checked. */
+		if (ratio >= 1.8 && !CHECK_VALGRIND)
 			fail_msg("two jobs took %.2fx one job's time with a CPU each: not parallel",
 				 ratio);
 		break;
