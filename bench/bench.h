@@ -89,6 +89,8 @@ void bench_row_init(struct bench_row *r, const char *family, const char *name, c
 void bench_row_target(struct bench_row *r, int kind, double target);
 /* Adds a named number to the row's JSON object (peak RSS, bytes per op). */
 void bench_row_extra(struct bench_row *r, const char *key, double value);
+/* Adds v's median as an extra, when v was measured. */
+void bench_row_extra_median(struct bench_row *r, const char *key, const struct bench_value *v);
 /* Copies the row into the report. */
 void bench_report_add(const struct bench_row *r);
 /* Adds a paragraph to the legend below the table (and in the Markdown
@@ -165,6 +167,14 @@ struct bench_proc {
  */
 int bench_fork(int (*fn)(void *arg, void *out), void *arg, void *out, size_t size, double timeout_s,
 	       struct bench_proc *p);
+/*
+ * After bench_fork(...) returned got, for a child whose sample carries its
+ * own err and note: BENCH_OK when the sample is good, else the status to
+ * fail the contender with, and *why its reason (the sample's note when the
+ * sample came back, else the fork's).
+ */
+int bench_fork_failed(int got, int err, const char *note, const struct bench_proc *p,
+		      const char **why);
 
 /* Runs argv[0] (looked up in PATH) with stdout captured into out (NUL
  * terminated), in its own process group, killed with it after timeout_s. */

@@ -159,6 +159,15 @@ fail:
 	return -1;
 }
 
+int bench_fork_failed(int got, int err, const char *note, const struct bench_proc *p,
+		      const char **why)
+{
+	if (got == 0 && err >= 0)
+		return BENCH_OK;
+	*why = got == 0 && note[0] ? note : p->note;
+	return p->status == BENCH_TIMED_OUT ? BENCH_TIMED_OUT : BENCH_FAILED;
+}
+
 int bench_exec(char *const argv[], char *out, size_t cap, double timeout_s, struct bench_proc *p)
 {
 	posix_spawn_file_actions_t fa;

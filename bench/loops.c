@@ -527,12 +527,6 @@ struct variant_stats {
 	bool               dead;
 };
 
-static void add_extra(struct bench_row *r, const char *key, const struct bench_value *v)
-{
-	if (v->status == BENCH_OK)
-		bench_row_extra(r, key, v->median);
-}
-
 static void add_rows(struct variant_stats *v)
 {
 	static const int rt_variants[] = { V_CORIO, V_EVENTFD };
@@ -550,8 +544,8 @@ static void add_rows(struct variant_stats *v)
 		r.base = b->rt;
 		if (cv->cpus)
 			bench_row_extra(&r, "cpus", cv->cpus);
-		add_extra(&r, "corio_cpu_us_per_call", &cv->rt_cpu);
-		add_extra(&r, "baseline_cpu_us_per_call", &b->rt_cpu);
+		bench_row_extra_median(&r, "corio_cpu_us_per_call", &cv->rt_cpu);
+		bench_row_extra_median(&r, "baseline_cpu_us_per_call", &b->rt_cpu);
 		bench_report_add(&r);
 	}
 
@@ -566,8 +560,8 @@ static void add_rows(struct variant_stats *v)
 		bench_row_extra(&r, "corio_msgs_per_sample", c->tp_msgs);
 	if (b->tp_msgs > 0)
 		bench_row_extra(&r, "baseline_msgs_per_sample", b->tp_msgs);
-	add_extra(&r, "corio_cpu_us_per_msg", &c->tp_cpu);
-	add_extra(&r, "baseline_cpu_us_per_msg", &b->tp_cpu);
+	bench_row_extra_median(&r, "corio_cpu_us_per_msg", &c->tp_cpu);
+	bench_row_extra_median(&r, "baseline_cpu_us_per_msg", &b->tp_cpu);
 	/* The children's peak RSS (the throughput run's backlog dominates). */
 	if (c->maxrss_kib > 0)
 		bench_row_extra(&r, "corio_child_maxrss_kib", c->maxrss_kib);
@@ -606,18 +600,16 @@ int bench_loops(const struct bench_opts *o)
 			int i = (rep + k) % V_COUNT;
 			struct loops_job j = { .variant = i, .rt_s = 0.4 * o->seconds,
 					       .tp_s = i == V_EVENTFD ? 0 : 0.4 * o->seconds };
-			struct loops_sample s;
+			struct loops_sample s = { 0 }; /* read below even if no sample came */
 			struct bench_proc p;
+			const char *why;
 
 			if (v[i].dead)
 				continue;
 			int got = bench_fork(loops_child, &j, &s, sizeof(s), 30 + 4 * o->seconds, &p);
+			int st = bench_fork_failed(got, s.err, s.note, &p, &why);
 
-			if (got < 0 || s.err < 0) {
-				/* A whole sample carries its own reason. */
-				const char *why = got == 0 && s.note[0] ? s.note : p.note;
-				int st = p.status == BENCH_TIMED_OUT ? BENCH_TIMED_OUT : BENCH_FAILED;
-
+			if (st != BENCH_OK) {
 				bench_value_fail(&v[i].rt, st, "%s: %s", variant_names[i], why);
 				bench_value_fail(&v[i].tp, st, "%s: %s", variant_names[i], why);
 				v[i].dead = true;

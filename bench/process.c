@@ -557,7 +557,7 @@ int bench_process(const struct bench_opts *o)
 			bool one_cpu = i == C_CORIO_1CPU || i == C_SOCK_1CPU;
 			struct proc_job j = { .rt_s = o->seconds / 2,
 					      .tp_s = one_cpu ? 0 : o->seconds / 2, .which = i };
-			struct proc_sample s;
+			struct proc_sample s = { 0 }; /* read below even if no sample came */
 			int st = BENCH_OK;
 
 			if (c[i].dead)
@@ -572,11 +572,11 @@ int bench_process(const struct bench_opts *o)
 				int got = bench_fork(proc_child, &j, &s, sizeof(s),
 						     30 + 4 * o->seconds, &p);
 
-				if (got < 0 || s.err < 0) {
-					/* A whole sample carries its own reason. */
-					st = p.status == BENCH_TIMED_OUT ? BENCH_TIMED_OUT : BENCH_FAILED;
-					fail_contender(&c[i], st, names[i],
-						       got == 0 && s.note[0] ? s.note : p.note);
+				const char *why;
+
+				st = bench_fork_failed(got, s.err, s.note, &p, &why);
+				if (st != BENCH_OK) {
+					fail_contender(&c[i], st, names[i], why);
 					continue;
 				}
 			}

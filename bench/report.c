@@ -57,6 +57,12 @@ void bench_row_extra(struct bench_row *r, const char *key, double value)
 	r->nextra++;
 }
 
+void bench_row_extra_median(struct bench_row *r, const char *key, const struct bench_value *v)
+{
+	if (v->status == BENCH_OK)
+		bench_row_extra(r, key, v->median);
+}
+
 void bench_report_add(const struct bench_row *r)
 {
 	if (nrows == caprows) {

@@ -246,13 +246,6 @@ static struct bench_value kib_to_mib(const struct bench_value *kib)
 	return v;
 }
 
-/* Adds the figure's median as an extra, when there is one. */
-static void add_extra(struct bench_row *r, const char *key, const struct bench_value *v)
-{
-	if (v->status == BENCH_OK)
-		bench_row_extra(r, key, v->median);
-}
-
 /* sleep.<case>.wall.warm.libuv: round 2 of the two-round runs. */
 static void add_warm_row(const struct sleep_case *c, struct impl_stats *s)
 {
@@ -267,16 +260,16 @@ static void add_warm_row(const struct sleep_case *c, struct impl_stats *s)
 	bench_row_extra(&r, "sleep_ms", c->ms);
 	bench_row_extra(&r, "round", 2);
 	bench_row_extra(&r, "rounds_in_process", 2);
-	add_extra(&r, "corio_round1_ms", &s[I_CORIO].warm_r1);
-	add_extra(&r, "baseline_round1_ms", &s[I_UV].warm_r1);
-	add_extra(&r, "corio_round2_spawn_burst_ms", &s[I_CORIO].warm_burst);
-	add_extra(&r, "baseline_round2_spawn_burst_ms", &s[I_UV].warm_burst);
-	add_extra(&r, "corio_round1_minflt_per_task", &s[I_CORIO].flt_r1);
-	add_extra(&r, "corio_round2_minflt_per_task", &s[I_CORIO].flt_r2);
-	add_extra(&r, "baseline_round1_minflt_per_task", &s[I_UV].flt_r1);
-	add_extra(&r, "baseline_round2_minflt_per_task", &s[I_UV].flt_r2);
-	add_extra(&r, "corio_peak_rss_kib", &s[I_CORIO].warm_peak);
-	add_extra(&r, "baseline_peak_rss_kib", &s[I_UV].warm_peak);
+	bench_row_extra_median(&r, "corio_round1_ms", &s[I_CORIO].warm_r1);
+	bench_row_extra_median(&r, "baseline_round1_ms", &s[I_UV].warm_r1);
+	bench_row_extra_median(&r, "corio_round2_spawn_burst_ms", &s[I_CORIO].warm_burst);
+	bench_row_extra_median(&r, "baseline_round2_spawn_burst_ms", &s[I_UV].warm_burst);
+	bench_row_extra_median(&r, "corio_round1_minflt_per_task", &s[I_CORIO].flt_r1);
+	bench_row_extra_median(&r, "corio_round2_minflt_per_task", &s[I_CORIO].flt_r2);
+	bench_row_extra_median(&r, "baseline_round1_minflt_per_task", &s[I_UV].flt_r1);
+	bench_row_extra_median(&r, "baseline_round2_minflt_per_task", &s[I_UV].flt_r2);
+	bench_row_extra_median(&r, "corio_peak_rss_kib", &s[I_CORIO].warm_peak);
+	bench_row_extra_median(&r, "baseline_peak_rss_kib", &s[I_UV].warm_peak);
 	bench_report_add(&r);
 }
 
@@ -296,16 +289,16 @@ static void add_rows(const struct sleep_case *c, struct impl_stats *s)
 		bench_row_extra(&r, "round", 1);
 		bench_row_extra(&r, "rounds_in_process", 1);
 		/* The wall time in parts: setup + spawn to gathered + teardown. */
-		add_extra(&r, "corio_setup_ms", &s[I_CORIO].setup);
-		add_extra(&r, "corio_spawn_to_gathered_ms", &s[I_CORIO].inner);
-		add_extra(&r, "corio_spawn_burst_ms", &s[I_CORIO].burst);
-		add_extra(&r, "corio_teardown_ms", &s[I_CORIO].teardown);
+		bench_row_extra_median(&r, "corio_setup_ms", &s[I_CORIO].setup);
+		bench_row_extra_median(&r, "corio_spawn_to_gathered_ms", &s[I_CORIO].inner);
+		bench_row_extra_median(&r, "corio_spawn_burst_ms", &s[I_CORIO].burst);
+		bench_row_extra_median(&r, "corio_teardown_ms", &s[I_CORIO].teardown);
 		if (b == I_UV) {
-			add_extra(&r, "baseline_spawn_to_gathered_ms", &s[b].inner);
-			add_extra(&r, "baseline_teardown_ms", &s[b].teardown);
+			bench_row_extra_median(&r, "baseline_spawn_to_gathered_ms", &s[b].inner);
+			bench_row_extra_median(&r, "baseline_teardown_ms", &s[b].teardown);
 		}
-		add_extra(&r, "corio_peak_rss_kib", &s[I_CORIO].peak);
-		add_extra(&r, "baseline_peak_rss_kib", &s[b].peak);
+		bench_row_extra_median(&r, "corio_peak_rss_kib", &s[I_CORIO].peak);
+		bench_row_extra_median(&r, "baseline_peak_rss_kib", &s[b].peak);
 		bench_report_add(&r);
 		if (b == I_UV)
 			add_warm_row(c, s);
@@ -326,14 +319,14 @@ static void add_rows(const struct sleep_case *c, struct impl_stats *s)
 		bench_row_extra(&r, "round", 1);
 		bench_row_extra(&r, "rounds_in_process", 1);
 		if (!c->per_task_row) {
-			add_extra(&r, "corio_rss_per_task_kib", &s[I_CORIO].per_task);
-			add_extra(&r, "baseline_rss_per_task_kib", &s[b].per_task);
+			bench_row_extra_median(&r, "corio_rss_per_task_kib", &s[I_CORIO].per_task);
+			bench_row_extra_median(&r, "baseline_rss_per_task_kib", &s[b].per_task);
 		} else {
-			add_extra(&r, "corio_peak_rss_kib", &s[I_CORIO].peak);
-			add_extra(&r, "baseline_peak_rss_kib", &s[b].peak);
+			bench_row_extra_median(&r, "corio_peak_rss_kib", &s[I_CORIO].peak);
+			bench_row_extra_median(&r, "baseline_peak_rss_kib", &s[b].peak);
 		}
-		add_extra(&r, "corio_empty_rss_kib", &s[I_CORIO].empty);
-		add_extra(&r, "baseline_empty_rss_kib", &s[b].empty);
+		bench_row_extra_median(&r, "corio_empty_rss_kib", &s[I_CORIO].empty);
+		bench_row_extra_median(&r, "baseline_empty_rss_kib", &s[b].empty);
 		bench_report_add(&r);
 	}
 }

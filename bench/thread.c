@@ -330,12 +330,6 @@ struct variant_stats {
 	bool               dead;
 };
 
-static void add_extra(struct bench_row *r, const char *key, const struct bench_value *v)
-{
-	if (v->status == BENCH_OK)
-		bench_row_extra(r, key, v->median);
-}
-
 static void add_rows(struct variant_stats *v)
 {
 	static const int corio_variants[] = { V_CORIO, V_EVENTFD };
@@ -356,8 +350,8 @@ static void add_rows(struct variant_stats *v)
 		r.corio = c->rt;
 		r.base = b->rt;
 		bench_row_extra(&r, "threads", THREADS);
-		add_extra(&r, "corio_cpu_us_per_job", &c->rt_cpu);
-		add_extra(&r, "baseline_cpu_us_per_job", &b->rt_cpu);
+		bench_row_extra_median(&r, "corio_cpu_us_per_job", &c->rt_cpu);
+		bench_row_extra_median(&r, "baseline_cpu_us_per_job", &b->rt_cpu);
 		bench_report_add(&r);
 	}
 	for (size_t i = 0; i < 2; i++) {
@@ -379,8 +373,8 @@ static void add_rows(struct variant_stats *v)
 			bench_row_extra(&r, "corio_jobs_per_sample", c->tp_jobs);
 		if (b->tp_jobs > 0)
 			bench_row_extra(&r, "baseline_jobs_per_sample", b->tp_jobs);
-		add_extra(&r, "corio_cpu_us_per_job", &c->tp_cpu);
-		add_extra(&r, "baseline_cpu_us_per_job", &b->tp_cpu);
+		bench_row_extra_median(&r, "corio_cpu_us_per_job", &c->tp_cpu);
+		bench_row_extra_median(&r, "baseline_cpu_us_per_job", &b->tp_cpu);
 		bench_report_add(&r);
 	}
 }
@@ -407,18 +401,16 @@ int bench_thread(const struct bench_opts *o)
 			int i = (rep + k) % V_COUNT;
 			struct thread_job j = { .variant = i, .rt_s = o->seconds / 2,
 						.tp_s = o->seconds / 2 };
-			struct thread_sample s;
+			struct thread_sample s = { 0 }; /* read below even if no sample came */
 			struct bench_proc p;
+			const char *why;
 
 			if (v[i].dead)
 				continue;
 			int got = bench_fork(thread_child, &j, &s, sizeof(s), 30 + 4 * o->seconds, &p);
+			int st = bench_fork_failed(got, s.err, s.note, &p, &why);
 
-			if (got < 0 || s.err < 0) {
-				/* A whole sample carries its own reason. */
-				const char *why = got == 0 && s.note[0] ? s.note : p.note;
-				int st = p.status == BENCH_TIMED_OUT ? BENCH_TIMED_OUT : BENCH_FAILED;
-
+			if (st != BENCH_OK) {
 				bench_value_fail(&v[i].rt, st, "%s: %s", variant_names[i], why);
 				bench_value_fail(&v[i].tp, st, "%s: %s", variant_names[i], why);
 				v[i].dead = true;
