@@ -11,111 +11,11 @@
 
 #include "check.h"
 
-#if CHECK_ASAN
-#include <sanitizer/asan_interface.h>
-#include <sanitizer/common_interface_defs.h>
-#endif
-
-/* ------------------------------------------------------------------------
- * Raw contexts on mmap'd stacks, announced to ASan like the library does
- * ------------------------------------------------------------------------ */
-
-#define RAW_STACK (64 * 1024)
-
-typedef struct raw {
-	corio__ctx  ctx;
-	char       *map;  /* guard page + stack */
-	const void *lo;   /* usable stack */
-	size_t      size;
-	void       *fake; /* ASan's fake stack of this context while away */
-	unsigned    vg_id; /* valgrind's id of the stack */
-} raw;
-
-static raw raw_main;
-
-static void raw_init_main(void)
-{
-	pthread_attr_t a;
-	void *addr = NULL;
-	size_t size = 0;
-
-	memset(&raw_main, 0, sizeof(raw_main));
-	if (pthread_getattr_np(pthread_self(), &a) == 0) {
-		pthread_attr_getstack(&a, &addr, &size);
-		pthread_attr_destroy(&a);
-	}
-	raw_main.lo = addr;
-	raw_main.size = size;
-}
+#include "raw_ctx.h"
 
 static void raw_make(raw *r, void (*entry)(void *), void *arg)
 {
-	long pg = sysconf(_SC_PAGESIZE);
-
-	memset(r, 0, sizeof(*r));
-	r->map = mmap(NULL, RAW_STACK + (size_t)pg, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	assert_true(r->map != MAP_FAILED);
-	assert_int_equal(mprotect(r->map, (size_t)pg, PROT_NONE), 0);
-	r->lo = r->map + pg;
-	r->size = RAW_STACK;
-#if CHECK_ASAN
-	/* Shadow memory outlives mappings: an earlier stack at this address
-	 * may have left poisoned frames behind. */
-	ASAN_UNPOISON_MEMORY_REGION(r->lo, RAW_STACK);
-#endif
-#if __has_include(<valgrind/valgrind.h>)
-	/* memcheck must know it is a stack, as the library's stacks are. */
-	r->vg_id = VALGRIND_STACK_REGISTER(r->lo, (char *)r->lo + RAW_STACK);
-#endif
-	corio__ctx_make(&r->ctx, (void *)r->lo, (char *)r->lo + RAW_STACK, entry, arg);
-}
-
-static void raw_free(raw *r)
-{
-#if CHECK_ASAN
-	/* Suspended frames stay poisoned: clean up for whoever maps this next. */
-	ASAN_UNPOISON_MEMORY_REGION(r->lo, RAW_STACK);
-#endif
-#if __has_include(<valgrind/valgrind.h>)
-	VALGRIND_STACK_DEREGISTER(r->vg_id);
-#endif
-	munmap(r->map, RAW_STACK + (size_t)sysconf(_SC_PAGESIZE));
-	r->map = NULL;
-}
-
-/* First thing a raw context does (ASan: "we arrived on a new stack"). */
-static void raw_arrived(void)
-{
-#if CHECK_ASAN
-	__sanitizer_finish_switch_fiber(NULL, NULL, NULL);
-#endif
-}
-
-static inline void raw_before(raw *from, raw *to)
-{
-#if CHECK_ASAN
-	__sanitizer_start_switch_fiber(&from->fake, to->lo, to->size);
-#else
-	(void)from;
-	(void)to;
-#endif
-}
-
-static inline void raw_after(raw *from)
-{
-#if CHECK_ASAN
-	__sanitizer_finish_switch_fiber(from->fake, NULL, NULL);
-#else
-	(void)from;
-#endif
-}
-
-static void raw_switch(raw *from, raw *to)
-{
-	raw_before(from, to);
-	corio__ctx_switch(&from->ctx, &to->ctx);
-	raw_after(from);
+	assert_int_equal(raw_make_sized(r, RAW_STACK, entry, arg), 0);
 }
 
 /* ------------------------------------------------------------------------

@@ -68,24 +68,6 @@
 #include "arch/frame_aarch64.h"
 #endif
 
-#if defined(__SANITIZE_ADDRESS__)
-#define ARCH_ASAN 1
-#include <sanitizer/asan_interface.h>
-#include <sanitizer/common_interface_defs.h>
-#else
-#define ARCH_ASAN 0
-#endif
-
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define ARCH_VALGRIND 1
-#endif
-#endif
-#ifndef ARCH_VALGRIND
-#define ARCH_VALGRIND 0
-#define RUNNING_ON_VALGRIND 0
-#endif
 
 /* ------------------------------------------------------------------------
  * Checks
@@ -129,117 +111,16 @@ static void __attribute__((noreturn)) fail_u64(const char *file, int line, const
 			fail_u64(__FILE__, __LINE__, #v " < " #hi, v_, hi_);                    \
 	} while (0)
 
-/* ------------------------------------------------------------------------
- * Raw contexts on mmap'd stacks with a guard page, announced to ASan and
- * valgrind as the library announces its own
- * ------------------------------------------------------------------------ */
-
-#define STACK_DEFAULT (64 * 1024)
-
-typedef struct raw {
-	corio__ctx  ctx;
-	char       *map;  /* guard page + stack */
-	char       *lo;   /* usable stack [lo, lo + size) */
-	size_t      size;
-	void       *fake; /* ASan: this context's fake stack while away */
-	unsigned    vg;   /* valgrind stack id */
-} raw;
-
-static raw raw_main; /* the thread's own stack: only its ctx is used */
-
-static size_t page_size(void)
-{
-	return (size_t)sysconf(_SC_PAGESIZE);
-}
-
-static void raw_init_main(void)
-{
-	memset(&raw_main, 0, sizeof(raw_main));
-#if ARCH_ASAN
-	{
-		pthread_attr_t a;
-		void *addr = NULL;
-		size_t size = 0;
-
-		if (pthread_getattr_np(pthread_self(), &a) == 0) {
-			pthread_attr_getstack(&a, &addr, &size);
-			pthread_attr_destroy(&a);
-		}
-		raw_main.lo = addr;
-		raw_main.size = size;
-	}
+#include "raw_ctx.h"
+#if !RAW_VALGRIND
+#define RUNNING_ON_VALGRIND 0
 #endif
-}
 
-static void raw_make_sized(raw *r, size_t size, void (*entry)(void *), void *arg)
-{
-	size_t pg = page_size();
-
-	memset(r, 0, sizeof(*r));
-	r->map = mmap(NULL, size + pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	CHECK_TRUE(r->map != MAP_FAILED);
-	CHECK_EQ(mprotect(r->map, pg, PROT_NONE), 0);
-	r->lo = r->map + pg;
-	r->size = size;
-#if ARCH_ASAN
-	ASAN_UNPOISON_MEMORY_REGION(r->lo, size);
-#endif
-#if ARCH_VALGRIND
-	r->vg = VALGRIND_STACK_REGISTER(r->lo, r->lo + size);
-#endif
-	corio__ctx_make(&r->ctx, r->lo, r->lo + size, entry, arg);
-}
+#define STACK_DEFAULT RAW_STACK
 
 static void raw_make(raw *r, void (*entry)(void *), void *arg)
 {
-	raw_make_sized(r, STACK_DEFAULT, entry, arg);
-}
-
-/* Only for a context that is suspended (or was never started). */
-static void raw_free(raw *r)
-{
-#if ARCH_ASAN
-	ASAN_UNPOISON_MEMORY_REGION(r->lo, r->size);
-#endif
-#if ARCH_VALGRIND
-	VALGRIND_STACK_DEREGISTER(r->vg);
-#endif
-	munmap(r->map, r->size + page_size());
-	r->map = NULL;
-}
-
-/* First thing a raw context does (ASan: "we arrived on a new stack"). */
-static void raw_arrived(void)
-{
-#if ARCH_ASAN
-	__sanitizer_finish_switch_fiber(NULL, NULL, NULL);
-#endif
-}
-
-static inline void raw_before(raw *from, raw *to)
-{
-#if ARCH_ASAN
-	__sanitizer_start_switch_fiber(&from->fake, to->lo, to->size);
-#else
-	(void)from;
-	(void)to;
-#endif
-}
-
-static inline void raw_after(raw *from)
-{
-#if ARCH_ASAN
-	__sanitizer_finish_switch_fiber(from->fake, NULL, NULL);
-#else
-	(void)from;
-#endif
-}
-
-static void raw_switch(raw *from, raw *to)
-{
-	raw_before(from, to);
-	corio__ctx_switch(&from->ctx, &to->ctx);
-	raw_after(from);
+	CHECK_EQ(raw_make_sized(r, STACK_DEFAULT, entry, arg), 0);
 }
 
 /* ------------------------------------------------------------------------
@@ -494,7 +375,7 @@ static void test_deep_recursion(void)
 	uint64_t want = 0;
 
 	raw_init_main();
-	raw_make_sized(&rd, DEEP_STACK, deep_entry, NULL);
+	CHECK_EQ(raw_make_sized(&rd, DEEP_STACK, deep_entry, NULL), 0);
 	deep_result = 0;
 	for (;;) {
 		raw_switch(&raw_main, &rd);
@@ -560,7 +441,7 @@ static void test_fp_rounding(void)
 	up = one_third();
 	/* The arithmetic follows the modes (valgrind computes everything
 	 * round-to-nearest: there only the modes themselves are checked). */
-	arith = !ARCH_VALGRIND || !RUNNING_ON_VALGRIND;
+	arith = !RAW_VALGRIND || !RUNNING_ON_VALGRIND;
 	if (arith)
 		CHECK_TRUE(up > down);
 	/* We change ours: it keeps its own. */
@@ -736,7 +617,7 @@ static void once_entry(void *arg)
 	n_runs++;
 	/* Leaves for good, as a finished task does: the stack may be
 	 * released or reused once we are off it. No fake stack to keep. */
-#if ARCH_ASAN
+#if RAW_ASAN
 	__sanitizer_start_switch_fiber(NULL, raw_main.lo, raw_main.size);
 #endif
 	corio__ctx_switch(&rn.ctx, &raw_main.ctx);
@@ -772,7 +653,7 @@ static void test_entry_never_returns(void)
 	CHECK_EQ(n_runs, 2);
 	raw_free(&rn);
 
-#if ARCH_VALGRIND
+#if RAW_VALGRIND
 	if (RUNNING_ON_VALGRIND)
 		return; /* valgrind would report the trap as an error */
 #endif
@@ -1087,7 +968,7 @@ int bti_bare_probe(void);
 /* Guards (PROT_BTI) the pages holding these functions' first bytes. */
 static void bti_guard(const void *const *fns, int n)
 {
-	uintptr_t pg = page_size();
+	uintptr_t pg = raw_page_size();
 
 	for (int i = 0; i < n; i++) {
 		uintptr_t p = (uintptr_t)fns[i] & ~(pg - 1);
