@@ -349,8 +349,34 @@ static void expect_ok_body(const struct resp *r)
 	assert_contains(r->head, "\r\nContent-Type: text/plain\r\n");
 }
 
+/* Expects status with Connection: close on c (status 0: no answer at
+ * all), then the close; closes c. */
+static void expect_closed_with(struct client *c, int status)
+{
+	struct resp r;
+
+	if (status) {
+		cl_response(c, false, &r);
+		if (r.status != status)
+			fail_msg("status %d, expected %d:\n%s", r.status, status, r.head);
+		assert_true(r.close);
+	}
+	cl_expect_closed(c, 2000);
+	cl_close(c);
+}
+
 /* Sends a bad request; expects status, Connection: close, then EOF. */
 static void expect_error(int port, const char *req, size_t n, int status)
+{
+	struct client c;
+
+	cl_open(&c, port);
+	cl_send(&c, req, n);
+	expect_closed_with(&c, status);
+}
+
+/* Sends a good request on a new connection and expects the usual answer. */
+static void expect_served(int port, const char *req, size_t n)
 {
 	struct client c;
 	struct resp r;
@@ -358,11 +384,31 @@ static void expect_error(int port, const char *req, size_t n, int status)
 	cl_open(&c, port);
 	cl_send(&c, req, n);
 	cl_response(&c, false, &r);
-	if (r.status != status)
-		fail_msg("status %d, expected %d:\n%s", r.status, status, r.head);
-	assert_true(r.close);
-	cl_expect_closed(&c, 2000);
+	expect_ok_body(&r);
 	cl_close(&c);
+}
+
+/* Requests for the limits, built in big. */
+static char big[64 * 1024];
+
+/* GET of a target of `len` bytes ("/aaa..."). */
+static size_t req_long_target(size_t len)
+{
+	size_t n = (size_t)sprintf(big, "GET /");
+
+	memset(big + n, 'a', len);
+	n += len;
+	return n + (size_t)sprintf(big + n, " HTTP/1.1\r\nHost: a\r\n\r\n");
+}
+
+/* GET with Host and `count` small headers more. */
+static size_t req_many_headers(int count)
+{
+	size_t n = (size_t)sprintf(big, "GET / HTTP/1.1\r\nHost: a\r\n");
+
+	for (int i = 0; i < count; i++)
+		n += (size_t)sprintf(big + n, "X-%d: v\r\n", i);
+	return n + (size_t)sprintf(big + n, "\r\n");
 }
 
 static const char GET[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
@@ -556,8 +602,6 @@ static void test_method_not_allowed(void **state)
 	srv_stop(&s);
 }
 
-static char big[64 * 1024];
-
 static void test_limits(void **state)
 {
 	struct srv s;
@@ -566,10 +610,7 @@ static void test_limits(void **state)
 	SKIP_IF_NO_BIN();
 	srv_start(&s, NULL);
 	/* A 9 KiB request line. */
-	n = (size_t)sprintf(big, "GET /");
-	memset(big + n, 'a', 9 * 1024);
-	n += 9 * 1024;
-	n += (size_t)sprintf(big + n, " HTTP/1.1\r\nHost: a\r\n\r\n");
+	n = req_long_target(9 * 1024);
 	expect_error(s.port, big, n, 414);
 	/* 9 KiB of headers. */
 	n = (size_t)sprintf(big, "GET / HTTP/1.1\r\nHost: a\r\n");
@@ -583,28 +624,17 @@ static void test_limits(void **state)
 	assert_true(n > 9 * 1024);
 	expect_error(s.port, big, n, 431);
 	/* 101 small headers. */
-	n = (size_t)sprintf(big, "GET / HTTP/1.1\r\nHost: a\r\n");
-	for (int i = 0; i < 100; i++)
-		n += (size_t)sprintf(big + n, "X-%d: v\r\n", i);
-	n += (size_t)sprintf(big + n, "\r\n");
+	n = req_many_headers(100);
 	expect_error(s.port, big, n, 431);
 	/* Just under the limits: served. */
-	{
-		struct client c;
-		struct resp r;
-		n = (size_t)sprintf(big, "GET /");
-		memset(big + n, 'a', 8000);
-		n += 8000;
-		n += (size_t)sprintf(big + n, " HTTP/1.1\r\nHost: a\r\nX: ");
-		memset(big + n, 'v', 8000);
-		n += 8000;
-		n += (size_t)sprintf(big + n, "\r\n\r\n");
-		cl_open(&c, s.port);
-		cl_send(&c, big, n);
-		cl_response(&c, false, &r);
-		expect_ok_body(&r);
-		cl_close(&c);
-	}
+	n = (size_t)sprintf(big, "GET /");
+	memset(big + n, 'a', 8000);
+	n += 8000;
+	n += (size_t)sprintf(big + n, " HTTP/1.1\r\nHost: a\r\nX: ");
+	memset(big + n, 'v', 8000);
+	n += 8000;
+	n += (size_t)sprintf(big + n, "\r\n\r\n");
+	expect_served(s.port, big, n);
 	srv_stop(&s);
 }
 
@@ -1014,7 +1044,6 @@ static void fresh_served(int port)
 static void hostile(int port, const char *req, size_t n, size_t split, int status)
 {
 	struct client by, c;
-	struct resp r;
 
 	cl_open(&by, port);
 	served_promptly(&by);
@@ -1025,20 +1054,11 @@ static void hostile(int port, const char *req, size_t n, size_t split, int statu
 	/* The server may answer and close before the rest is sent: a send
 	 * into a closed connection fails, which is fine here. */
 	(void)!send(c.fd, req + split, n - split, MSG_NOSIGNAL);
-	if (status) {
-		cl_response(&c, false, &r);
-		if (r.status != status)
-			fail_msg("status %d, expected %d:\n%s", r.status, status, r.head);
-		assert_true(r.close);
-	}
-	cl_expect_closed(&c, 2000);
-	cl_close(&c);
+	expect_closed_with(&c, status);
 	served_promptly(&by);
 	cl_close(&by);
 	fresh_served(port);
 }
-
-static char hbuf[64 * 1024];
 
 static void test_hostile_request_line(void **state)
 {
@@ -1049,14 +1069,11 @@ static void test_hostile_request_line(void **state)
 	srv_start(&s, NULL);
 	/* 9 KiB of target: 414 once the 8193rd byte of the line is seen,
 	 * before the line ends. */
-	n = (size_t)sprintf(hbuf, "GET /");
-	memset(hbuf + n, 'a', 9 * 1024);
-	n += 9 * 1024;
-	n += (size_t)sprintf(hbuf + n, " HTTP/1.1\r\nHost: a\r\n\r\n");
-	hostile(s.port, hbuf, n, 4096, 414);
+	n = req_long_target(9 * 1024);
+	hostile(s.port, big, n, 4096, 414);
 	/* A line that never ends, of any bytes: 414 all the same. */
-	memset(hbuf, 'G', 10000);
-	hostile(s.port, hbuf, 10000, 100, 414);
+	memset(big, 'G', 10000);
+	hostile(s.port, big, 10000, 100, 414);
 	srv_stop(&s);
 }
 
@@ -1068,31 +1085,17 @@ static void test_hostile_headers(void **state)
 	SKIP_IF_NO_BIN();
 	srv_start(&s, NULL);
 	/* The header section over 8192 bytes: one long value. */
-	n = (size_t)sprintf(hbuf, "GET / HTTP/1.1\r\nHost: a\r\nX-Big: ");
-	memset(hbuf + n, 'v', 9000);
+	n = (size_t)sprintf(big, "GET / HTTP/1.1\r\nHost: a\r\nX-Big: ");
+	memset(big + n, 'v', 9000);
 	n += 9000;
-	n += (size_t)sprintf(hbuf + n, "\r\n\r\n");
-	hostile(s.port, hbuf, n, 2000, 431);
+	n += (size_t)sprintf(big + n, "\r\n\r\n");
+	hostile(s.port, big, n, 2000, 431);
 	/* 101 header lines, each small. */
-	n = (size_t)sprintf(hbuf, "GET / HTTP/1.1\r\nHost: a\r\n");
-	for (int i = 0; i < 100; i++)
-		n += (size_t)sprintf(hbuf + n, "X-%d: v\r\n", i);
-	n += (size_t)sprintf(hbuf + n, "\r\n");
-	hostile(s.port, hbuf, n, n / 2, 431);
+	n = req_many_headers(100);
+	hostile(s.port, big, n, n / 2, 431);
 	/* 100 are fine. */
-	{
-		struct client c;
-		struct resp r;
-		n = (size_t)sprintf(hbuf, "GET / HTTP/1.1\r\nHost: a\r\n");
-		for (int i = 0; i < 99; i++)
-			n += (size_t)sprintf(hbuf + n, "X-%d: v\r\n", i);
-		n += (size_t)sprintf(hbuf + n, "\r\n");
-		cl_open(&c, s.port);
-		cl_send(&c, hbuf, n);
-		cl_response(&c, false, &r);
-		expect_ok_body(&r);
-		cl_close(&c);
-	}
+	n = req_many_headers(99);
+	expect_served(s.port, big, n);
 	srv_stop(&s);
 }
 
@@ -1113,19 +1116,19 @@ static void test_hostile_body(void **state)
 	SKIP_IF_NO_BIN();
 	srv_start(&s, "--max-body", "1000", "--stats", NULL);
 	/* Over: 413 as soon as the head is in, whatever follows. */
-	n = (size_t)sprintf(hbuf, "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\n\r\n");
-	memset(hbuf + n, 'b', 1001);
-	hostile(s.port, hbuf, n + 1001, n - 10, 413);
-	n = (size_t)sprintf(hbuf, "GET / HTTP/1.1\r\nHost: a\r\n"
+	n = (size_t)sprintf(big, "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\n\r\n");
+	memset(big + n, 'b', 1001);
+	hostile(s.port, big, n + 1001, n - 10, 413);
+	n = (size_t)sprintf(big, "GET / HTTP/1.1\r\nHost: a\r\n"
 				  "Content-Length: 9223372036854775807\r\n\r\n");
-	hostile(s.port, hbuf, n, 10, 413);
+	hostile(s.port, big, n, 10, 413);
 	/* At the limit: 405, the body skipped, the connection kept. */
 	cl_open(&c, s.port);
-	n = (size_t)sprintf(hbuf, "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n");
-	memset(hbuf + n, 'b', 1000);
+	n = (size_t)sprintf(big, "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n");
+	memset(big + n, 'b', 1000);
 	n += 1000;
-	n += (size_t)sprintf(hbuf + n, "%s", GET);
-	cl_send(&c, hbuf, n);
+	n += (size_t)sprintf(big + n, "%s", GET);
+	cl_send(&c, big, n);
 	cl_response(&c, false, &r);
 	assert_int_equal(r.status, 405);
 	assert_false(r.close);
