@@ -536,14 +536,18 @@ static void test_bad_clients(void **state)
  * corio-load http, against a small HTTP server of our own
  * ------------------------------------------------------------------------ */
 
-/* Answers every request ("\r\n\r\n"-terminated) with `resp`, on up to 32
- * connections, until killed. Runs in a forked child. */
-static void http_server(int lfd, const char *resp)
+/*
+ * A test server, in a forked child until killed (or 20 s): accepts up to 32
+ * connections on lfd (TCP_NODELAY) and hands what each sends to
+ * chunk(fd, buf, n, &state, ctx); state starts at 0 per connection.
+ */
+typedef void poll_chunk_fn(int fd, char *buf, size_t n, size_t *state, const void *ctx);
+
+static void poll_server(int lfd, poll_chunk_fn *chunk, const void *ctx)
 {
 	struct pollfd p[33];
-	int matched[33];
+	size_t state[33];
 	int n = 1;
-	size_t rl = strlen(resp);
 
 	p[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 	alarm(20);
@@ -556,7 +560,7 @@ static void http_server(int lfd, const char *resp)
 				int one = 1;
 				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 				p[n] = (struct pollfd){ .fd = fd, .events = POLLIN };
-				matched[n++] = 0;
+				state[n++] = 0;
 			} else if (fd >= 0) {
 				close(fd);
 			}
@@ -571,24 +575,38 @@ static void http_server(int lfd, const char *resp)
 			if (r <= 0) {
 				close(p[i].fd);
 				p[i] = p[n - 1];
-				matched[i] = matched[n - 1];
+				state[i] = state[n - 1];
 				n--;
 				i--;
 				continue;
 			}
-			for (ssize_t j = 0; j < r; j++) {
-				static const char end[] = "\r\n\r\n";
-				if (buf[j] == end[matched[i]])
-					matched[i]++;
-				else
-					matched[i] = buf[j] == '\r' ? 1 : 0;
-				if (matched[i] == 4) {
-					matched[i] = 0;
-					(void)!write(p[i].fd, resp, rl);
-				}
-			}
+			chunk(p[i].fd, buf, (size_t)r, &state[i], ctx);
 		}
 	}
+}
+
+/* Answers every request ("\r\n\r\n"-terminated) with the string ctx;
+ * state: how much of the terminator has been seen. */
+static void http_chunk(int fd, char *buf, size_t n, size_t *matched, const void *ctx)
+{
+	static const char end[] = "\r\n\r\n";
+	const char *resp = ctx;
+
+	for (size_t j = 0; j < n; j++) {
+		if (buf[j] == end[*matched])
+			(*matched)++;
+		else
+			*matched = buf[j] == '\r' ? 1 : 0;
+		if (*matched == 4) {
+			*matched = 0;
+			(void)!write(fd, resp, strlen(resp));
+		}
+	}
+}
+
+static void http_server(int lfd, const char *resp)
+{
+	poll_server(lfd, http_chunk, resp);
 }
 
 static pid_t http_start(const char *resp, int *port)
@@ -838,48 +856,19 @@ static void test_loops_max_conns(void **state)
  * ------------------------------------------------------------------------ */
 
 /* An echo server that changes the 1000th byte of each connection's stream
- * (bit 0 flipped); forked, killed by the caller. */
+ * (bit 0 flipped); forked, killed by the caller. state: bytes seen. */
+static void flip_chunk(int fd, char *buf, size_t n, size_t *seen, const void *ctx)
+{
+	(void)ctx;
+	if (*seen <= 999 && *seen + n > 999)
+		buf[999 - *seen] ^= 1;
+	*seen += n;
+	(void)!write(fd, buf, n);
+}
+
 static void flipping_echo(int lfd)
 {
-	struct pollfd p[33];
-	size_t seen[33];
-	int n = 1;
-
-	p[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
-	alarm(20);
-	for (;;) {
-		if (poll(p, (nfds_t)n, -1) < 0)
-			continue;
-		if (p[0].revents & POLLIN) {
-			int fd = accept(lfd, NULL, NULL);
-			if (fd >= 0 && n < 33) {
-				p[n] = (struct pollfd){ .fd = fd, .events = POLLIN };
-				seen[n++] = 0;
-			} else if (fd >= 0) {
-				close(fd);
-			}
-		}
-		for (int i = 1; i < n; i++) {
-			char buf[4096];
-			ssize_t r;
-
-			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			r = read(p[i].fd, buf, sizeof(buf));
-			if (r <= 0) {
-				close(p[i].fd);
-				p[i] = p[n - 1];
-				seen[i] = seen[n - 1];
-				n--;
-				i--;
-				continue;
-			}
-			if (seen[i] <= 999 && seen[i] + (size_t)r > 999)
-				buf[999 - seen[i]] ^= 1;
-			seen[i] += (size_t)r;
-			(void)!write(p[i].fd, buf, (size_t)r);
-		}
-	}
+	poll_server(lfd, flip_chunk, NULL);
 }
 
 static void test_load_verifies(void **state)
