@@ -56,6 +56,7 @@
 
 #include <corio.h>
 
+#include "cli.h"
 #include "srv_chaos.h"
 #include "srv_loops.h"
 
@@ -137,32 +138,6 @@ static void usage(FILE *f)
 		"It prints \"listening on HOST:PORT\" once the socket listens (with --port 0,\n"
 		"the port picked). SIGINT or SIGTERM stop it: the accept loop ends, open\n"
 		"connections are cancelled and closed, and it exits with status 0.\n");
-}
-
-static bool parse_long(const char *s, long lo, long hi, long *v)
-{
-	char *end;
-	long x;
-
-	errno = 0;
-	x = strtol(s, &end, 10);
-	if (errno || end == s || *end || x < lo || x > hi)
-		return false;
-	*v = x;
-	return true;
-}
-
-static bool parse_seconds(const char *s, double *v)
-{
-	char *end;
-	double x;
-
-	errno = 0;
-	x = strtod(s, &end);
-	if (errno || end == s || *end || !(x >= 0) || x > 31536000.0)
-		return false;
-	*v = x;
-	return true;
 }
 
 /* Keeps this loop's counters for main(): called by the last task to end
@@ -647,7 +622,7 @@ int main(int argc, char **argv)
 			continue;
 		switch (opt) {
 		case 'p':
-			if (!parse_long(optarg, 0, 65535, &v)) {
+			if (!cli_parse_long(optarg, 0, 65535, &v)) {
 				fprintf(stderr, "corio-echo: --port wants 0..65535\n");
 				return 2;
 			}
@@ -661,35 +636,35 @@ int main(int argc, char **argv)
 			g.o.host = optarg;
 			break;
 		case 'b':
-			if (!parse_long(optarg, 1, 1 << 20, &v)) {
+			if (!cli_parse_long(optarg, 1, 1 << 20, &v)) {
 				fprintf(stderr, "corio-echo: --backlog wants 1..%d\n", 1 << 20);
 				return 2;
 			}
 			g.o.backlog = (int)v;
 			break;
 		case 'l':
-			if (!parse_long(optarg, 0, 1024, &v)) {
+			if (!cli_parse_long(optarg, 0, 1024, &v)) {
 				fprintf(stderr, "corio-echo: --loops wants 0..1024 (0: one per core)\n");
 				return 2;
 			}
 			g.o.nloops = (int)v;
 			break;
 		case 'm':
-			if (!parse_long(optarg, 0, 100000000, &v)) {
+			if (!cli_parse_long(optarg, 0, 100000000, &v)) {
 				fprintf(stderr, "corio-echo: --max-conns wants 0..100000000\n");
 				return 2;
 			}
 			g.o.max_conns = v;
 			break;
 		case 'i':
-			if (!parse_long(optarg, 0, 86400000, &v)) {
+			if (!cli_parse_long(optarg, 0, 86400000, &v)) {
 				fprintf(stderr, "corio-echo: --idle-ms wants 0..86400000\n");
 				return 2;
 			}
 			g.o.idle_ms = (uint64_t)v;
 			break;
 		case 's':
-			if (!parse_seconds(optarg, &g.o.seconds)) {
+			if (!cli_parse_double(optarg, 0, 31536000.0, &g.o.seconds)) {
 				fprintf(stderr, "corio-echo: --seconds wants a number of seconds >= 0\n");
 				return 2;
 			}

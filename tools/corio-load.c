@@ -81,6 +81,7 @@
 
 #include <corio.h>
 
+#include "cli.h"
 #include "hist.h"
 
 #define MAX_CONNS     10000
@@ -267,32 +268,6 @@ static void usage(FILE *f)
 		"Exit status: 0; 1 when a connection failed to connect, any error was counted or\n"
 		"no response arrived (the reason is printed on stderr); 2 for a bad command line.\n",
 		MAX_SECONDS, MAX_CONNS, MAX_SIZE, MAX_PIPELINE);
-}
-
-static bool parse_long(const char *s, long lo, long hi, long *v)
-{
-	char *end;
-	long x;
-
-	errno = 0;
-	x = strtol(s, &end, 10);
-	if (errno || end == s || *end || x < lo || x > hi)
-		return false;
-	*v = x;
-	return true;
-}
-
-static bool parse_double(const char *s, double lo, double hi, double *v)
-{
-	char *end;
-	double x;
-
-	errno = 0;
-	x = strtod(s, &end);
-	if (errno || end == s || *end || !(x >= lo) || !(x <= hi))
-		return false;
-	*v = x;
-	return true;
 }
 
 /* A path we can put on a request line: starts with '/', printable, no
@@ -1561,7 +1536,7 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'p':
-			if (!parse_long(optarg, 1, 65535, &v)) {
+			if (!cli_parse_long(optarg, 1, 65535, &v)) {
 				fprintf(stderr, "corio-load: --port wants 1..65535\n");
 				return 2;
 			}
@@ -1575,21 +1550,21 @@ int main(int argc, char **argv)
 			o->host = optarg;
 			break;
 		case 's':
-			if (!parse_double(optarg, 0.001, MAX_SECONDS, &o->seconds)) {
+			if (!cli_parse_double(optarg, 0.001, MAX_SECONDS, &o->seconds)) {
 				fprintf(stderr, "corio-load: --seconds wants a number in [0.001, %.0f]\n",
 					MAX_SECONDS);
 				return 2;
 			}
 			break;
 		case 'c':
-			if (!parse_long(optarg, 1, MAX_CONNS, &v)) {
+			if (!cli_parse_long(optarg, 1, MAX_CONNS, &v)) {
 				fprintf(stderr, "corio-load: --conns wants 1..%d\n", MAX_CONNS);
 				return 2;
 			}
 			o->conns = (int)v;
 			break;
 		case 'z':
-			if (!parse_long(optarg, 1, MAX_SIZE, &v)) {
+			if (!cli_parse_long(optarg, 1, MAX_SIZE, &v)) {
 				fprintf(stderr, "corio-load: --size wants 1..%u bytes\n", MAX_SIZE);
 				return 2;
 			}
@@ -1606,28 +1581,28 @@ int main(int argc, char **argv)
 			path_set = true;
 			break;
 		case 'r':
-			if (!parse_double(optarg, 0.001, MAX_RATE, &o->rate)) {
+			if (!cli_parse_double(optarg, 0.001, MAX_RATE, &o->rate)) {
 				fprintf(stderr, "corio-load: --rate wants requests/s in [0.001, %.0f]\n",
 					MAX_RATE);
 				return 2;
 			}
 			break;
 		case 'k':
-			if (!parse_long(optarg, 1, MAX_PIPELINE, &v)) {
+			if (!cli_parse_long(optarg, 1, MAX_PIPELINE, &v)) {
 				fprintf(stderr, "corio-load: --pipeline wants 1..%d\n", MAX_PIPELINE);
 				return 2;
 			}
 			o->pipeline = (int)v;
 			break;
 		case 't':
-			if (!parse_long(optarg, 0, 3600000, &v)) {
+			if (!cli_parse_long(optarg, 0, 3600000, &v)) {
 				fprintf(stderr, "corio-load: --timeout-ms wants 0..3600000\n");
 				return 2;
 			}
 			o->timeout_ms = (uint64_t)v;
 			break;
 		case 'T':
-			if (!parse_long(optarg, 1, 600000, &v)) {
+			if (!cli_parse_long(optarg, 1, 600000, &v)) {
 				fprintf(stderr, "corio-load: --connect-timeout-ms wants 1..600000\n");
 				return 2;
 			}
@@ -1645,7 +1620,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'Z':
-			if (!parse_long(optarg, 1, MAX_SIZE, &v)) {
+			if (!cli_parse_long(optarg, 1, MAX_SIZE, &v)) {
 				fprintf(stderr, "corio-load: --size-max wants 1..%u bytes\n", MAX_SIZE);
 				return 2;
 			}
@@ -1660,7 +1635,7 @@ int main(int argc, char **argv)
 		case 'L': {
 			double *rate = opt == 'A' ? &o->abort_rate : opt == 'C' ? &o->half_rate
 									: &o->stall_rate;
-			if (!parse_double(optarg, 0, 1, rate)) {
+			if (!cli_parse_double(optarg, 0, 1, rate)) {
 				fprintf(stderr, "corio-load: --%s wants a probability in [0, 1]\n",
 					opt == 'A' ? "abort-rate" : opt == 'C' ? "half-close-rate"
 										: "stall-rate");
@@ -1669,7 +1644,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'M':
-			if (!parse_long(optarg, 1, 600000, &v)) {
+			if (!cli_parse_long(optarg, 1, 600000, &v)) {
 				fprintf(stderr, "corio-load: --stall-ms wants 1..600000\n");
 				return 2;
 			}

@@ -33,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
+
 struct srv_chaos {
 	uint64_t seed;        /* 0: no chaos */
 	double   cancel_rate;
@@ -131,19 +133,6 @@ static inline void srv_unexpected(uint64_t *count, const char *prog, const char 
 			err < 0 ? strerror(-err) : "(no error)");
 }
 
-static inline bool srv_chaos_num(const char *s, double lo, double hi, double *v)
-{
-	char *end;
-	double x;
-
-	errno = 0;
-	x = strtod(s, &end);
-	if (errno || end == s || *end || !(x >= lo) || !(x <= hi))
-		return false;
-	*v = x;
-	return true;
-}
-
 /*
  * One of the options above (opt: its getopt code). 1 when taken, 0 when
  * opt is not one of them, -1 for a bad value (said on stderr).
@@ -168,7 +157,7 @@ static inline int srv_chaos_option(struct srv_chaos *c, const char *prog, int op
 	}
 	case SRV_OPT_CANCEL_RATE:
 	case SRV_OPT_SLOW_RATE:
-		if (!srv_chaos_num(arg, 0, 1, &v)) {
+		if (!cli_parse_double(arg, 0, 1, &v)) {
 			fprintf(stderr, "%s: --%s wants a probability in [0, 1]\n", prog,
 				opt == SRV_OPT_CANCEL_RATE ? "cancel-rate" : "slow-rate");
 			return -1;
@@ -178,7 +167,7 @@ static inline int srv_chaos_option(struct srv_chaos *c, const char *prog, int op
 		return 1;
 	case SRV_OPT_CANCEL_MS:
 	case SRV_OPT_DEADLINE_MS:
-		if (!srv_chaos_num(arg, 1, 3600000, &v) || v != (double)(uint64_t)v) {
+		if (!cli_parse_double(arg, 1, 3600000, &v) || v != (double)(uint64_t)v) {
 			fprintf(stderr, "%s: --%s wants 1..3600000\n", prog,
 				opt == SRV_OPT_CANCEL_MS ? "cancel-ms" : "deadline-ms");
 			return -1;
