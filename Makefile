@@ -260,7 +260,7 @@ SCALE_TASKS ?= 1000000
 .PHONY: stack-scale
 stack-scale: $(BUILD)/tests/stack_scale
 	@$(BUILD)/tests/stack_scale $(SCALE_TASKS)
-$(BUILD)/tests/stack_scale: tests/stack_scale.c $(STATIC)
+$(BUILD)/tests/stack_scale: tests/stack_scale.c tests/runaway.h $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(APPFLAGS) $(LDAPP) -Ilib -o $@ $< $(STATIC) $(LDLIBS_CORE)
 

@@ -32,19 +32,7 @@ static int sleeper(void *arg)
 	return corio_sleep_ms(600000);
 }
 
-static volatile int never_negative = 1;
-
-/* Unbounded recursion the compiler can neither turn into a loop nor drop. */
-static int __attribute__((noinline)) runaway(int n)
-{
-	volatile char pad[512];
-
-	pad[0] = (char)n;
-	pad[sizeof(pad) - 1] = (char)n;
-	if (never_negative < 0)
-		return pad[0];
-	return runaway(n + 1) + pad[0] + pad[sizeof(pad) - 1];
-}
+#include "runaway.h"
 
 static int diver(void *arg)
 {

@@ -15,20 +15,7 @@
  * Overflow
  * ------------------------------------------------------------------------ */
 
-static volatile int never_negative = 1;
-
-/* Unbounded recursion the compiler can neither turn into a loop nor drop:
- * a volatile frame that is read after the recursive call returns. */
-static int __attribute__((noinline)) runaway(int n)
-{
-	volatile char pad[512];
-
-	pad[0] = (char)n;
-	pad[sizeof(pad) - 1] = (char)n;
-	if (never_negative < 0)
-		return pad[0];
-	return runaway(n + 1) + pad[0] + pad[sizeof(pad) - 1];
-}
+#include "runaway.h"
 
 static int short_task_fn(void *arg)
 {
