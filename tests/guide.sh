@@ -77,6 +77,13 @@ FLAGS=$(pkg-config --cflags --libs corio) ||
 # ---------------------------------------------------------------------------
 rm -f "$WORK/manifest" "$WORK/programs"
 awk -v work="$WORK" '
+# Writes lines from..body_n of the block just read to file f.
+function dump(f, from,    i) {
+	printf "" > f
+	for (i = from; i <= body_n; i++)
+		print body[i] > f
+	close(f)
+}
 function fail(msg) {
 	printf "guide.sh: %s:%d: %s\n", FILENAME, NR, msg > "/dev/stderr"
 	bad = 1
@@ -142,11 +149,7 @@ infence && /^```[ \t]*$/ {
 		} else {
 			defined[code_label] = 1
 			nprog++
-			f = work "/" code_label ".c"
-			printf "" > f
-			for (i = 1; i <= body_n; i++)
-				print body[i] > f
-			close(f)
+			dump(work "/" code_label ".c", 1)
 			print code_label > (work "/programs")
 			want_output = code_label
 		}
@@ -157,11 +160,7 @@ infence && /^```[ \t]*$/ {
 			if (want_output != "" && sw[1] != want_output)
 				fail("the output block after program " want_output " runs ./" sw[1])
 			nrun++
-			f = work "/run-" nrun ".expected"
-			printf "" > f
-			for (i = 2; i <= body_n; i++)
-				print body[i] > f
-			close(f)
+			dump(work "/run-" nrun ".expected", 2)
 			print nrun, spec > (work "/manifest")
 			has_run[sw[1]] = 1
 		}
