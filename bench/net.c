@@ -610,12 +610,23 @@ static void plot_note(void)
 			"describes.");
 }
 
+/* The echo servers, fresh for one connection count: corio, epoll, libuv. */
+static void echo_contenders(struct contender c[3])
+{
+	static const char *const names[3] = { "corio", "epoll", "libuv" };
+	static const int kinds[3] = { S_CORIO_ECHO, S_EPOLL, S_UV };
+
+	memset(c, 0, 3 * sizeof(*c));
+	for (int k = 0; k < 3; k++) {
+		c[k].kind = kinds[k];
+		c[k].name = names[k];
+	}
+}
+
 int bench_echo(const struct bench_opts *o)
 {
 	static const int conns[] = { 50, 500 };
 	static const int sweep[] = { 1, 10, 100 };
-	const char *names[3] = { "corio", "epoll", "libuv" };
-	const int kinds[3] = { S_CORIO_ECHO, S_EPOLL, S_UV };
 	struct load_params lp = { "echo", 0, 1, load_seconds(o, 2, 1), o->reps < 3 ? o->reps : 3 };
 
 	fprintf(stderr, "echo: corio-echo, epoll, libuv under corio-load ...\n");
@@ -636,11 +647,7 @@ int bench_echo(const struct bench_opts *o)
 		struct contender c[3];
 		char tag[32];
 
-		memset(c, 0, sizeof(c));
-		for (int k = 0; k < 3; k++) {
-			c[k].kind = kinds[k];
-			c[k].name = names[k];
-		}
+		echo_contenders(c);
 		lp.conns = conns[i];
 		measure(c, 3, &lp);
 		snprintf(tag, sizeof(tag), "echo.64B.c%d", conns[i]);
@@ -659,11 +666,7 @@ int bench_echo(const struct bench_opts *o)
 		struct contender c[3];
 		char tag[32];
 
-		memset(c, 0, sizeof(c));
-		for (int k = 0; k < 3; k++) {
-			c[k].kind = kinds[k];
-			c[k].name = names[k];
-		}
+		echo_contenders(c);
 		lp.conns = sweep[i];
 		measure(c, 3, &lp);
 		snprintf(tag, sizeof(tag), "echo.64B.c%d", sweep[i]);
