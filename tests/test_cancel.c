@@ -5,7 +5,7 @@
  */
 #include "check.h"
 
-#define SLACK_MS 200
+#define SLACK_MS (200 * CHECK_TIME_SCALE)
 
 struct victim {
 	int      started;

@@ -9,7 +9,7 @@
  */
 #include "check.h"
 
-#define SLACK_MS 200
+#define SLACK_MS (200 * CHECK_TIME_SCALE)
 #define LONG_MS  5000
 
 struct job {

@@ -13,7 +13,7 @@
 
 #include "check.h"
 
-#define SLACK_MS 200
+#define SLACK_MS (200 * CHECK_TIME_SCALE)
 
 /* Context switches so far on this loop: unchanged across a call means the
  * call did not suspend. */
