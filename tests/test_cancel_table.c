@@ -29,7 +29,10 @@
  */
 #include "check.h"
 
-#define SLACK_MS 200
+#include <limits.h>
+
+/* Upper bounds only; valgrind and TSan are slower (check.h). */
+#define SLACK_MS (200 * CHECK_TIME_SCALE)
 #define ITEM(i)  ((void *)(uintptr_t)(0x7000 + (i)))
 
 static uint64_t switches(void)
@@ -102,6 +105,7 @@ struct cx {
 	int               pop_r, pop2_r, pop3_r;
 	int               later1, later2;
 	void             *got;
+	uint64_t          t_armed;            /* before the scopes were pushed */
 	uint64_t          op_start, op_end, sw0, sw1;
 	int               ended_at_return;
 };
@@ -126,7 +130,9 @@ struct row {
 /* sleep */
 static void sleep_setup(struct cx *cx)
 {
-	cx->sleep_ms = cx->sc == SC_SHIELD ? 40 : 10000;
+	/* Shielded, it must outlast main's 5 + 15 ms of naps: longer where
+	 * the loop can stall for tens of milliseconds (valgrind, TSan). */
+	cx->sleep_ms = cx->sc == SC_SHIELD ? 40 * CHECK_TIME_SCALE : 10000;
 }
 
 static int sleep_op(struct cx *cx)
@@ -136,7 +142,7 @@ static int sleep_op(struct cx *cx)
 
 static void sleep_completed(struct cx *cx)
 {
-	assert_true(ms_between(cx->op_start, cx->op_end) >= 39);
+	assert_true(ms_between(cx->op_start, cx->op_end) >= cx->sleep_ms - 1);
 }
 
 /* join-like rows share the gate and the checks */
@@ -581,6 +587,9 @@ static int victim(void *arg)
 	struct cx *cx = arg;
 
 	cx->started = 1;
+	/* Deadlines count from their push: a lower bound measured from
+	 * op_start would count a stall in between (valgrind) as early. */
+	cx->t_armed = corio_now_ns();
 	check_sc_enter(cx->sc);
 	cx->sw0 = switches();
 	cx->op_start = corio_now_ns();
@@ -673,7 +682,10 @@ static int table_main(void *arg)
 	case SC_DEADLINE:
 		want = -ETIMEDOUT;
 		assert_int_equal(cx->r, want);
-		assert_between(ms_between(cx->op_start, cx->op_end), 19, 20 + SLACK_MS);
+		/* Not before the deadline (from its push), promptly after it
+		 * (from the call). */
+		assert_between(ms_between(cx->t_armed, cx->op_end), 19, INT_MAX);
+		assert_between(ms_between(cx->op_start, cx->op_end), 0, 20 + SLACK_MS);
 		assert_int_equal(cx->pop_r, -ETIMEDOUT);
 		break;
 	case SC_SHIELD:
@@ -684,7 +696,8 @@ static int table_main(void *arg)
 	default: /* SC_SHIELD_DEADLINE */
 		want = -ETIMEDOUT;
 		assert_int_equal(cx->r, want);
-		assert_between(ms_between(cx->op_start, cx->op_end), 29, 30 + SLACK_MS);
+		assert_between(ms_between(cx->t_armed, cx->op_end), 29, INT_MAX);
+		assert_between(ms_between(cx->op_start, cx->op_end), 0, 30 + SLACK_MS);
 		assert_int_equal(cx->pop_r, -ETIMEDOUT);  /* the inner deadline */
 		assert_int_equal(cx->pop2_r, -ECANCELED); /* the shield */
 		assert_int_equal(cx->pop3_r, -ETIMEDOUT); /* the outer deadline */
@@ -1387,8 +1400,10 @@ static int failer_fn(void *arg)
 	int r;
 
 	g->failer_started = 1;
+	/* Due just before the gatherer's deadline, pushed a moment earlier:
+	 * a wider margin where that moment can be a stall (valgrind, TSan). */
 	if (g->deadline_ms)
-		r = corio_sleep_ms((uint64_t)g->deadline_ms - 5); /* due just before */
+		r = corio_sleep_ms((uint64_t)g->deadline_ms - 5 * CHECK_TIME_SCALE);
 	else
 		r = corio_event_wait(g->fail_gate);
 	return r < 0 ? r : -EIO;
@@ -1471,7 +1486,7 @@ static void test_gather_cancel_then_child_fails(void **state)
 
 static void test_gather_deadline_then_child_fails(void **state)
 {
-	struct grace g = { .deadline_ms = 20 };
+	struct grace g = { .deadline_ms = 20 * CHECK_TIME_SCALE };
 
 	assert_int_equal(check_run(gather_race_main, &g), 0);
 	gather_race_check(&g);
