@@ -94,9 +94,19 @@ static int ret_zero(void *arg)
  * Slow tasks
  * ------------------------------------------------------------------------ */
 
+/*
+ * The slow-task threshold is 20 ms and the hog blocks 60 ms. Under valgrind
+ * (and TSan) both are CHECK_TIME_SCALE times that: a process descheduled
+ * for 20 ms while a short task runs, on a busy machine, would otherwise
+ * get that task reported. Runtime values under valgrind (see check.h).
+ */
+#define SLOW_MS ((unsigned)(20 * CHECK_TIME_SCALE))
+#define HOG_MS  ((unsigned)(60 * CHECK_TIME_SCALE))
+
+/* arg: how long the hog blocks (NULL: 60 ms). */
 static int slow_hog(void *arg)
 {
-	block_thread_ms(60); /* a blocking call in a task */
+	block_thread_ms(arg ? *(const unsigned *)arg : 60); /* a blocking call in a task */
 	return 0;
 }
 
@@ -109,11 +119,12 @@ static int slow_polite(void *arg)
 	return 0;
 }
 
+/* arg: the hog's ms, as for slow_hog. */
 static int slow_main(void *arg)
 {
 	corio_spawn_attr ah = { 0, "hog" }, ap = { 0, "polite" };
 	corio_task *p = corio_spawn_ex(slow_polite, NULL, &ap);
-	corio_task *h = corio_spawn_ex(slow_hog, NULL, &ah);
+	corio_task *h = corio_spawn_ex(slow_hog, arg, &ah);
 
 	if (!p || !h)
 		return -ENOMEM;
@@ -122,7 +133,8 @@ static int slow_main(void *arg)
 
 static void test_slow_task_reported(void **state)
 {
-	corio_config cfg = { .flags = CORIO_CFG_DEBUG, .slow_task_ms = 20 };
+	corio_config cfg = { .flags = CORIO_CFG_DEBUG, .slow_task_ms = SLOW_MS };
+	unsigned hog = HOG_MS;
 
 	/* Valgrind translates code the first time it runs: this first
 	 * debug-mode loop's paths (and the report's own fprintf, whose time
@@ -130,13 +142,14 @@ static void test_slow_task_reported(void **state)
 	 * 'main' or 'polite' on a busy machine. A warm-up run, not checked,
 	 * leaves the measured one the same work as natively. */
 	if (CHECK_VALGRIND)
-		assert_int_equal(run_captured(&cfg, slow_main, NULL), 0);
-	assert_int_equal(run_captured(&cfg, slow_main, NULL), 0);
+		assert_int_equal(run_captured(&cfg, slow_main, &hog), 0);
+	assert_int_equal(run_captured(&cfg, slow_main, &hog), 0);
 	assert_in(err, "corio: debug: task 'hog' ran ");
 	assert_in(err, "ms without suspending");
 	assert_int_equal(count_of(err, "'hog' ran"), 1);
 	/* The figure is the time it really ran. */
-	assert_between(strtod(strstr(err, "'hog' ran ") + strlen("'hog' ran "), NULL), 55, 5000);
+	assert_between(strtod(strstr(err, "'hog' ran ") + strlen("'hog' ran "), NULL), hog - 5,
+		       5000);
 	assert_not_in(err, "'polite'");
 	assert_not_in(err, "'main'");
 }
@@ -155,6 +168,7 @@ static void test_slow_task_not_reported_without_debug(void **state)
 struct env_case {
 	const char *debug, *slow_ms; /* NULL: unset */
 	unsigned    cfg_slow_ms;
+	unsigned    hog_ms;
 };
 
 static int env_child(void *arg)
@@ -166,13 +180,13 @@ static int env_child(void *arg)
 		setenv("CORIO_DEBUG", ec->debug, 1);
 	if (ec->slow_ms)
 		setenv("CORIO_SLOW_TASK_MS", ec->slow_ms, 1);
-	return corio_run_config(&cfg, slow_main, NULL);
+	return corio_run_config(&cfg, slow_main, (void *)&ec->hog_ms);
 }
 
 static void run_env_case(const char *debug, const char *slow_ms, unsigned cfg_slow_ms,
-			 check_child *c)
+			 unsigned hog_ms, check_child *c)
 {
-	struct env_case ec = { debug, slow_ms, cfg_slow_ms };
+	struct env_case ec = { debug, slow_ms, cfg_slow_ms, hog_ms };
 	char st[64];
 
 	check_fork_timeout(env_child, &ec, c, 10);
@@ -183,26 +197,29 @@ static void run_env_case(const char *debug, const char *slow_ms, unsigned cfg_sl
 static void test_slow_task_env(void **state)
 {
 	check_child c;
+	char slow[16]; /* "20", scaled as SLOW_MS */
 
-	run_env_case("1", NULL, 20, &c);
+	snprintf(slow, sizeof(slow), "%u", SLOW_MS);
+	run_env_case("1", NULL, SLOW_MS, HOG_MS, &c);
 	assert_in(c.out, "corio: debug: task 'hog' ran ");
 	assert_not_in(c.out, "'polite' ran");
 
-	/* The default threshold (100 ms) lets the 60 ms hog pass. */
-	run_env_case("1", NULL, 0, &c);
+	/* The default threshold (100 ms, not scaled) lets the 60 ms hog
+	 * pass. */
+	run_env_case("1", NULL, 0, 60, &c);
 	assert_string_equal(c.out, "");
 
-	run_env_case("1", "20", 0, &c);
+	run_env_case("1", slow, 0, HOG_MS, &c);
 	assert_in(c.out, "corio: debug: task 'hog' ran ");
 
 	/* The config's threshold wins over the environment's. */
-	run_env_case("1", "20", 1000, &c);
+	run_env_case("1", slow, 1000 * CHECK_TIME_SCALE, HOG_MS, &c);
 	assert_string_equal(c.out, "");
 
 	/* Not in debug mode, the threshold alone does nothing. */
-	run_env_case("0", "20", 20, &c);
+	run_env_case("0", slow, SLOW_MS, HOG_MS, &c);
 	assert_string_equal(c.out, "");
-	run_env_case(NULL, "20", 0, &c);
+	run_env_case(NULL, slow, 0, HOG_MS, &c);
 	assert_string_equal(c.out, "");
 }
 
@@ -211,8 +228,10 @@ static void test_slow_task_env(void **state)
  * short, so it is not a slow task. */
 static int yielder(void *arg)
 {
+	/* 12 runs of 5 ms (both scaled with the threshold): 60 ms in all,
+	 * three times the threshold. */
 	for (int i = 0; i < 12; i++) {
-		busy_ms(5);
+		busy_ms(5 * CHECK_TIME_SCALE);
 		corio_yield();
 	}
 	return 0;
@@ -228,7 +247,7 @@ static int yield_main(void *arg)
 
 static void test_slow_task_yield_is_a_suspension(void **state)
 {
-	corio_config cfg = { .flags = CORIO_CFG_DEBUG, .slow_task_ms = 20 };
+	corio_config cfg = { .flags = CORIO_CFG_DEBUG, .slow_task_ms = SLOW_MS };
 
 	assert_int_equal(run_captured(&cfg, yield_main, NULL), 0);
 	assert_not_in(err, "'yielder' ran");

@@ -447,19 +447,25 @@ static int ticker_fn(void *arg)
 	return 0;
 }
 
-static int sleep50_fn(void *arg)
+/* Blocks its thread for arg ms (50 when NULL), returns the ms. */
+static int sleep_ms_fn(void *arg)
 {
-	usleep(50 * 1000);
-	return 50;
+	int ms = arg ? (int)(intptr_t)arg : 50;
+
+	usleep((useconds_t)ms * 1000);
+	return ms;
 }
 
 static int sleeper_task(void *arg)
 {
-	return corio_to_thread(sleep50_fn, NULL);
+	return corio_to_thread(sleep_ms_fn, arg);
 }
 
 static int parallel_main(void *arg)
 {
+	/* Under valgrind and TSan everything scales: the calls, the bounds,
+	 * the longest gap (valgrind runs one thread at a time). */
+	const int S = CHECK_TIME_SCALE, unit = 50 * S;
 	struct ticker tk = { 0 };
 	corio_task *tt, *a, *b;
 	uint64_t t0, ms;
@@ -471,21 +477,21 @@ static int parallel_main(void *arg)
 	tk.max_gap_ns = 0;
 	ticks0 = tk.ticks;
 	t0 = corio_now_ns();
-	a = corio_spawn(sleeper_task, NULL);
-	b = corio_spawn(sleeper_task, NULL);
+	a = corio_spawn(sleeper_task, (void *)(intptr_t)unit);
+	b = corio_spawn(sleeper_task, (void *)(intptr_t)unit);
 	T(a && b);
-	TEQ(corio_join(a), 50);
-	TEQ(corio_join(b), 50);
+	TEQ(corio_join(a), unit);
+	TEQ(corio_join(b), unit);
 	ms = check_ms_since(t0);
 	tk.stop = 1;
 	TEQ(corio_join(tt), 0);
-	fprintf(stderr, "  two 50 ms calls: %llu ms; %d ticks meanwhile, longest gap %.1f ms\n",
-		(unsigned long long)ms, tk.ticks - ticks0, (double)tk.max_gap_ns / 1e6);
+	fprintf(stderr, "  two %d ms calls: %llu ms; %d ticks meanwhile, longest gap %.1f ms\n",
+		unit, (unsigned long long)ms, tk.ticks - ticks0, (double)tk.max_gap_ns / 1e6);
 	/* One unit (50 ms), not two. */
-	T(ms >= 49 && ms < 95);
+	T(ms >= (uint64_t)unit - 1 && ms < 95 * (uint64_t)S);
 	/* The loop ran on: ~1 tick a millisecond. */
 	T(tk.ticks - ticks0 >= 10);
-	T(tk.max_gap_ns < 30 * 1000000ull);
+	T(tk.max_gap_ns < 30 * 1000000ull * (uint64_t)S);
 	return 0;
 }
 
@@ -557,8 +563,10 @@ struct slow {
 	int            delay_ms;
 	int            shield;   /* call inside a shield scope */
 	int            deadline; /* call inside a deadline scope of this many ms */
-	int            started, finished;
+	int            hold;     /* fn waits for go (up to 5 s) before its delay */
+	int            started, go, finished;
 	unsigned char *buf;      /* on the calling task's stack */
+	uint64_t       started_ns; /* when fn's delay began */
 	uint64_t       finished_ns, returned_ns;
 	int            r, finished_at_return, buf_ok, pop, after;
 };
@@ -568,6 +576,9 @@ static int slow_fill_fn(void *arg)
 	struct slow *c = arg;
 
 	st(&c->started, 1);
+	if (c->hold)
+		spin_until(&c->go);
+	c->started_ns = corio_now_ns();
 	usleep((useconds_t)c->delay_ms * 1000);
 	for (int i = 0; i < FILLN; i++)
 		c->buf[i] = (unsigned char)(i * 7 + 1);
@@ -606,7 +617,9 @@ static int slow_task(void *arg)
 static int cancel_running_main(void *arg)
 {
 	for (int shield = 0; shield < 2; shield++) {
-		struct slow c = { .delay_ms = 50, .shield = shield };
+		/* fn is held until the cancel is made: its 50 ms come after it,
+		 * however slowly this loop gets there. */
+		struct slow c = { .delay_ms = 50, .shield = shield, .hold = 1 };
 		corio_task *t = corio_spawn(slow_task, &c);
 		uint64_t t_cancel;
 
@@ -616,12 +629,14 @@ static int cancel_running_main(void *arg)
 		TEQ(corio_sleep_ms(5), 0);
 		t_cancel = corio_now_ns();
 		TEQ(corio_cancel(t), 0);
+		st(&c.go, 1);
 		TEQ(corio_join(t), 0);
 		/* Only after fn returned, its writes to the stack complete. */
 		TEQ(c.finished_at_return, 1);
 		TEQ(c.buf_ok, 1);
 		T(c.returned_ns >= c.finished_ns);
-		T((c.returned_ns - t_cancel) / 1000000u >= 30);
+		T(c.started_ns >= t_cancel);
+		T((c.returned_ns - c.started_ns) / 1000000u >= (uint64_t)c.delay_ms - 1);
 		if (shield) {
 			/* Shielded: the result comes back, the cancel waits. */
 			TEQ(c.r, 7);
@@ -638,6 +653,27 @@ static int cancel_running_main(void *arg)
 static void test_cancel_while_fn_runs(void **state)
 {
 	RUN_OK(cancel_running_main, NULL);
+}
+
+/* Lets a held slow call's fn go on once its task is cancelled (up to 5 s;
+ * the task cannot end before fn did, so it is alive while looked at). */
+struct release_arg {
+	corio_task  *t;
+	struct slow *c;
+};
+
+static int release_on_cancel(void *arg)
+{
+	struct release_arg *ra = arg;
+	int cancelled = 0;
+
+	for (int i = 0; i < 5000; i++) {
+		if (ld(&ra->c->finished) || (cancelled = ra->t->cancelled) != 0)
+			break;
+		corio_sleep_ms(1);
+	}
+	st(&ra->c->go, 1);
+	return cancelled ? 0 : -ETIMEDOUT;
 }
 
 static int deadline_main(void *arg)
@@ -680,17 +716,27 @@ static int deadline_main(void *arg)
 	/* corio_wait_for on a task in a call: -ETIMEDOUT once fn returned.
 	 * The timeout must pass while fn runs, not while the job still waits
 	 * for a worker (then it is withdrawn and fn never runs): wait until
-	 * fn has started (slow under valgrind). */
-	struct slow w = { .delay_ms = 60 };
+	 * fn has started (slow under valgrind). fn is held until the timeout
+	 * has cancelled the task (a releaser task watches for it), so that
+	 * it cannot end first however slowly this loop runs. */
+	struct slow w = { .delay_ms = 60, .hold = 1 };
+	struct release_arg ra;
+	corio_task *rt;
+
 	t = corio_spawn(slow_task, &w);
 	T(t != NULL);
 	for (int i = 0; i < 5000 && !ld(&w.started); i++)
 		corio_sleep_ms(1);
 	T(ld(&w.started));
+	ra = (struct release_arg){ t, &w };
+	rt = corio_spawn(release_on_cancel, &ra);
+	T(rt != NULL);
 	t0 = corio_now_ns();
 	TEQ(corio_wait_for(t, 10), -ETIMEDOUT);
 	TEQ(ld(&w.finished), 1);
-	T(check_ms_since(t0) >= 30);
+	TEQ(corio_join(rt), 0);
+	T(w.started_ns >= t0);
+	T((w.returned_ns - w.started_ns) / 1000000u >= (uint64_t)w.delay_ms - 1);
 	TEQ(w.r, -ECANCELED);
 	TEQ(w.buf_ok, 1);
 	TEQ(corio__tls_loop->external, 0);
@@ -711,12 +757,15 @@ static int close_main(void *arg)
 	struct slow *c = arg;
 	corio_task *t;
 
-	*c = (struct slow){ .delay_ms = 60 };
+	/* fn is held until main returns (no suspension in between), so
+	 * that it cannot end before the task is cancelled. */
+	*c = (struct slow){ .delay_ms = 60, .hold = 1 };
 	t = corio_spawn(slow_task, c);
 	T(t != NULL);
 	corio_detach(t);
 	await_flag(&c->started);
 	T(ld(&c->started));
+	st(&c->go, 1);
 	return 0;
 }
 
