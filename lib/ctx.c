@@ -2,10 +2,14 @@
  * ctx.c - building new contexts and switching between tasks.
  *
  * The register work is in arch/switch_*.S. This file builds the first frame
- * of a task so that the switch "returns" into corio__ctx_trampoline, and
- * wraps every switch with what sanitizers need to know: AddressSanitizer
- * must be told which stack is live (otherwise it reports false overflows
- * and mis-tracks fake stacks), ThreadSanitizer which fiber runs.
+ * of a task so that the switch "returns" into corio__ctx_trampoline (with
+ * the creating thread's floating-point control state), makes a finished
+ * task's last switch (corio__switch_exit, which leaves its stack for the
+ * next context to put back, corio__reap_dying), and holds the task entry.
+ * What sanitizers need to know at every switch is in corio__switch_begin
+ * (internal.h): AddressSanitizer must be told which stack is live
+ * (otherwise it reports false overflows and mis-tracks fake stacks),
+ * ThreadSanitizer which fiber runs.
  */
 #include <assert.h>
 #include <stdint.h>
@@ -123,9 +127,10 @@ _Noreturn void corio__switch_exit(corio__loop *l, corio_task *dead, corio_task *
 
 	if (CORIO__UNLIKELY(l->debug))
 		corio__debug_switch(l, dead, to);
-	/* The stack we are running on is released later: by the loop's next
-	 * turn, or here, by the next task to end, whichever comes first (so
-	 * the switch itself never has to look). The one released now is
+	/* The stack we are running on is released later, by whichever other
+	 * context looks first: the loop's turn, a spawn, a new task's entry,
+	 * a suspension's slow path, or here, the next task to end (so the
+	 * switch itself never has to look). The one released now is
 	 * another's: we are not on it. */
 	if (l->dying_stack)
 		corio__reap_dying(l);

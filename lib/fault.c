@@ -6,10 +6,11 @@
  * place where the world can refuse the library something:
  *
  *   op        an I/O op about to be submitted fails with an errno instead
- *             (-EAGAIN, -ENOMEM, -EINTR, -ECANCELED): it never reaches the
- *             kernel, as if the kernel had refused it at once
- *   short     a read, write, recv or send asks the kernel for half its
- *             length: a short transfer, really performed
+ *             (-EAGAIN by default; CORIO_FAULTS may name ENOMEM, EINTR,
+ *             ECANCELED, EIO or ENOBUFS): its SQE becomes a no-op, as if
+ *             the kernel had refused it at once; a close never fails so
+ *   short     a read, write, recv or send (fixed-buffer ones too) asks the
+ *             kernel for half its length: a short transfer, really performed
  *   sq_full   getting an SQE finds the submission queue full
  *   stack     mapping a stack fails (ENOMEM)
  *   malloc    a library allocation fails (ENOMEM)

@@ -6,6 +6,9 @@
  * corio__gather_child_done. Nothing is allocated: the record lives on the
  * gatherer's stack, and the gatherer never returns while a child still
  * points at it (children left running are unlinked and detached first).
+ * A gatherer that is cancelled or times out cancels the children still
+ * running and waits, in a drain wait, until all have ended. Every handle
+ * is consumed on return, none when a handle is refused.
  */
 #include <stdio.h>
 

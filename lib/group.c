@@ -5,10 +5,14 @@
  * order in which they ended; together they are the ExceptionGroup that
  * corio_group_results and corio_group_errors read. The tasks stay owned by
  * the group (their structs, results and names readable) until
- * corio_group_free.
+ * corio_group_free, which cancels and detaches those still running; when
+ * the loop closes first, only the results remain.
  *
  * Fail fast happens in corio__group_child_done, on the failing task's own
- * last steps: every sibling is cancelled before anything else runs.
+ * last steps: at the first failure (-ECANCELED is not one) every sibling
+ * is cancelled before anything else runs, and later spawns fail
+ * (ECANCELED). A waiter that is cancelled or times out cancels the group
+ * and waits, in a drain wait, until all its tasks have ended.
  */
 #include <stdio.h>
 #include <stdlib.h>

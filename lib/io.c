@@ -12,8 +12,16 @@
  * anyway, its real result is returned (bytes moved, an fd) and the next
  * blocking call reports the cancel: nothing is lost.
  *
- * Name resolution (getaddrinfo blocks) runs on a helper thread and comes
- * back through the loop's mailbox (mailbox.c).
+ * Not every call is one op: some are built from others (corio_read_file,
+ * the _all calls, the TCP helpers), and some make plain system calls:
+ * corio_socket where the kernel refuses IORING_OP_SOCKET, corio_close
+ * outside a task, the socket, bind and listen of corio_listen_tcp,
+ * corio_local_port, and the registration calls (io_uring_register).
+ *
+ * Name resolution (getaddrinfo blocks) runs on the thread pool (pool.c) and
+ * comes back through the loop's mailbox (mailbox.c); numeric addresses are
+ * resolved at once, without a thread. A lookup whose task stops waiting is
+ * abandoned, and freed when it comes back.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE

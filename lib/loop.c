@@ -6,13 +6,25 @@
  *      next ready task when they suspend; after `batch` handoffs (or when
  *      the queue is empty) control comes back here, so a task that keeps
  *      yielding cannot starve I/O and timers;
- *   2. submit every SQE the tasks prepared, in one io_uring_enter, and wait
- *      for completions only when no task is ready, up to the nearest timer
+ *   2. hand the jobs tasks queued for the thread pool over to it, submit
+ *      every SQE the tasks prepared, in one io_uring_enter, and wait for
+ *      completions only when no task is ready, up to the nearest timer
  *      deadline (the ring's own timeout argument: no timeout SQEs);
- *   3. reap every CQE and wake the task whose wait record it names;
+ *   3. reap every CQE and wake the task whose wait record it names (tagged
+ *      ones, jobs and messages from other threads and loops, go to the
+ *      mailbox and xloop.c);
  *   4. fire expired timers.
- * The loop ends when no task is alive. When main has returned, every task
- * still alive is cancelled first (asyncio.run does the same).
+ * The loop ends when no task is alive and no message from another loop can
+ * still arrive. When main has returned, new posts and calls to the loop
+ * are refused and every task still alive is cancelled first (asyncio.run
+ * does the same). When nothing can ever wake a task (no timer,
+ * no op, no job or message on its way, no other loop of its group running),
+ * the loop reports a deadlock and cancels every task; if that changes
+ * nothing, it returns -EDEADLK. About once a second it trims the stack
+ * pool.
+ *
+ * corio_run_loops runs several such loops, one thread each (loop 0 on the
+ * caller's thread).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE

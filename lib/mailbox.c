@@ -1,32 +1,48 @@
 /*
- * mailbox.c - waking a loop from other threads.
+ * mailbox.c - waking a loop from other threads and other loops.
  *
- * A task that hands work to another thread (name resolution now, the thread
- * pool later) waits on a job (corio__xjob). The thread posts the finished
- * job into the loop's mailbox and writes the mailbox's eventfd; the loop
- * keeps a one-shot IORING_OP_POLL_ADD armed on that eventfd, so the write
- * ends its ring wait. On that completion the loop drains the eventfd, takes
- * every posted job, and wakes the task waiting on each.
+ * A task that hands work to another thread (the thread pool: name
+ * resolution and corio_to_thread) waits on a job (corio__xjob). The thread
+ * posts the finished job into the loop's mailbox: on its list, and a write
+ * to the mailbox's eventfd when the list was empty (one write per batch);
+ * the loop keeps a one-shot IORING_OP_POLL_ADD armed on that eventfd, so
+ * the write ends its ring wait. On that completion the loop drains the
+ * eventfd, takes every posted job, wakes the task waiting on each (or frees
+ * the job, if abandoned), and re-arms the poll while jobs are out or the
+ * mailbox takes messages.
  *
  * The thread pool posts by IORING_OP_MSG_RING instead where the kernel has
- * it: a CQE tagged with the job's address lands in the loop's ring directly
- * (corio__xjob_arrived). The list and eventfd remain the fallback.
+ * it (a job that is the only one its loop has in flight, see pool.c): a CQE
+ * tagged with the job's address (| CORIO__UD_XJOB) lands in the loop's ring
+ * directly (corio__xjob_arrived). A job MSG_RING did not carry goes on the
+ * list.
+ *
+ * Messages between loops (xloop.c) travel the same way: by a MSG_RING from
+ * the sending loop's own ring (CORIO__UD_XMSG in the target's ring,
+ * CORIO__UD_XSENT in the sender's when it completed), or on the list when
+ * the target has no ring yet, the sender is not a loop or has no SQE free,
+ * the kernel refused the MSG_RING, or CORIO_LOOPS_WAKE=eventfd is set.
+ * `inbound` counts the messages on their way: a loop closes its mailbox
+ * only when none is (corio__mailbox_quiet), so the ring fd a MSG_RING names
+ * is never a reused number. Once its main has returned, a loop refuses new
+ * posts and calls (`accepting`).
  *
  * Lifetimes. The poll carries no buffer, so nothing the kernel may still
  * write into outlives the loop. A job whose task gave up waiting (cancel or
  * deadline) is abandoned: the loop frees it when it arrives. The mailbox is
- * reference-counted (the loop, plus each job in flight), so a thread that
- * finishes after its loop closed still has a mailbox to look at: it sees
- * `closed` and frees its job itself.
+ * reference-counted (the loop, the loop group if any, plus each job in
+ * flight), so a thread that finishes after its loop closed still has a
+ * mailbox to look at: it sees `closed` and frees its job itself.
  *
  * Locking, made for throughput (a thousand jobs in flight, several workers
  * posting at once): the refcount is atomic, so the loop's per-job path
  * takes no lock; posters hold `life` shared while they post (so the loop
- * cannot close and free the eventfd or its ring under them) and only the
- * loop's close takes it exclusively; the list has a mutex of its own, held
- * for a few pointer moves. `seq` gives the loop's reads of a job posted by
- * MSG_RING a happens-before edge the sanitizers can see (the kernel's is
- * invisible to them).
+ * cannot close and free the eventfd or its ring under them), and it is
+ * taken exclusively only to change what they read (`ring_fd`, `accepting`,
+ * `closed`); the list has a mutex of its own, held for a few pointer moves.
+ * `seq` gives the loop's reads of a job or message posted by MSG_RING a
+ * happens-before edge the sanitizers can see (the kernel's is invisible to
+ * them).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -225,9 +241,10 @@ static void append(corio__mailbox *mb, corio__xjob **js, unsigned n)
 }
 
 /*
- * Posts js by MSG_RING through src, the lifetime lock held: CQEs straight into the
- * loop's ring, tagged with the job's address. The jobs that did not go
- * (refused, or no SQE) are moved to the front of js; returns their count.
+ * Posts js by MSG_RING through src, the lifetime lock held: CQEs straight
+ * into the loop's ring, tagged with the job's address. The jobs that did
+ * not go (refused, or no SQE) are moved to the front of js; returns their
+ * count.
  * *broken is set when src must not be used again: a failed submit may
  * leave SQEs queued in it.
  */

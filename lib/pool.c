@@ -13,14 +13,19 @@
  * A worker takes a share of the queue at once (up to 32 jobs, never more
  * than its fair share, so blocking jobs still spread over the workers), runs
  * them, and posts the finished ones back to their loops. A job that is the
- * only one its loop has in flight goes by IORING_OP_MSG_RING from a small ring of
- * the worker's own (a CQE lands straight in the loop's ring: the fastest
- * round trip); under load, finished jobs go on the mailbox's list with one
- * eventfd write for the lot (a message per job measured a quarter slower
- * there). Where the kernel refuses MSG_RING, everything goes by the list.
- * CORIO_THREADS_WAKE=eventfd forces the list always (corio-bench thread
- * measures both).
- * Jobs that run long are posted as soon as they end, not held for a batch.
+ * only one its loop has in flight goes by IORING_OP_MSG_RING from a small
+ * ring of the worker's own (a CQE lands straight in the loop's ring: the
+ * fastest round trip); under load, finished jobs go on the mailbox's list
+ * with one eventfd write for the lot (a message per job measured a sixth to
+ * a quarter slower there). Where the kernel refuses MSG_RING, everything
+ * goes by the list. CORIO_THREADS_WAKE=eventfd forces the list always
+ * (corio-bench thread measures both).
+ * Once the jobs a worker holds have run longer than HOLD_NS (20 us), they
+ * are posted at once, not held for the rest of the batch.
+ *
+ * An idle worker first watches the queue without the lock for up to
+ * CORIO_THREADS_SPIN_US (default 50 us; one worker at a time, yielding the
+ * CPU) before it sleeps on the condition variable.
  *
  * corio_to_thread keeps its job on the caller's stack: the task cannot
  * leave before the job is posted back (a cancel only marks the wait, see

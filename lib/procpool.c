@@ -42,10 +42,11 @@
  * Crashes. A worker that dies shows up as EOF (or ECONNRESET) on the
  * response, or EPIPE on the request. Its job fails with -EPIPE; the worker
  * is reaped (SIGKILL first, harmless on a dead one; then its pidfd is polled
- * through the ring, so even reaping does not block the loop) and a
- * replacement is forked at once. A request that fails before its first
- * byte went out found a worker that had died while idle (killed from
- * outside): that job never started, so it is retried once on a new worker.
+ * through the ring, or without a pidfd waitpid is retried between timed
+ * waits, so even reaping does not block the loop) and a replacement is
+ * forked at once. A request that fails before its first byte went out
+ * found a worker that had died while idle (killed from outside): that job
+ * never started, so it is retried once on a new worker.
  *
  * Cancellation and deadlines. A caller still waiting for a worker is
  * unlinked from the FIFO: the job is withdrawn. One that was handed a worker
@@ -73,12 +74,13 @@
  * It always leaves with _exit: the parent's atexit handlers must not run
  * twice.
  *
- * Freeing. corio_procpool_free in a task waits (an internal wait, immune to
- * cancellation) until no caller is inside corio_run_in_process any more;
- * new calls meanwhile get -EINVAL. It then closes the parent's socket ends:
- * every child reads EOF and exits. Each is reaped within a second, or
- * killed and reaped. Outside a loop it does the same without waiting (and
- * refuses, with EBUSY, a pool whose jobs are still in flight elsewhere).
+ * Freeing. corio_procpool_free in a task of the pool's loop waits (an
+ * internal wait, immune to cancellation) until no caller is inside
+ * corio_run_in_process any more; new calls meanwhile get -EINVAL. It then
+ * closes the parent's socket ends: every child reads EOF and exits. Each is
+ * reaped within a second, or killed and reaped. Outside a loop it does the
+ * same without waiting. With jobs in flight, any caller but a task of their
+ * loop is refused (EBUSY): the pool is not freed.
  *
  * Forks happen on the calling thread (pool creation, replacements) and
  * block the loop for as long as fork(2) takes: about 0.1 ms for a small

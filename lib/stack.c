@@ -2,9 +2,12 @@
  * stack.c - task stacks: mapped, guarded, pooled; and overflow reports.
  *
  * A stack of the loop's default size lives in a slab: one anonymous
- * MAP_NORESERVE mapping holding SLAB_STACKS stacks, each with a guard region
- * (CORIO__GUARD_BYTES, 16 KiB) below it. Pages are committed only when a task touches them, so an idle
- * task costs the one page its first frames use.
+ * MAP_NORESERVE mapping holding SLAB_STACKS (64) stacks, each with a guard
+ * region (CORIO__GUARD_BYTES, 16 KiB, at least a page) below it. A stack of
+ * any other size gets a mapping and a guard of its own, unmapped when it is
+ * put back. Pages are committed only when touched (a stack's top page ahead
+ * of time, see below), so a task on a fresh stack that stays shallow costs
+ * one page.
  *
  * Guard pages. Linux 6.13 added MADV_GUARD_INSTALL: a guard is a property
  * of the page table, not a separate mapping, so a slab of 64 guarded stacks
@@ -12,13 +15,27 @@
  * default). On older kernels the guard is mprotect(PROT_NONE), which splits
  * the mapping: every stack then costs two VMAs, and about 32 000 stacks is
  * the ceiling before mmap/mprotect fail with ENOMEM (spawn reports ENOMEM).
- * The guard is installed when a stack is first handed out, not when its slab
- * is mapped, so a slab costs one mmap and no more than it is used.
+ * All the guards of a slab are installed when the slab is mapped: with one
+ * process_madvise call where the kernel takes it (any advice since 6.13,
+ * PIDFD_SELF_THREAD since 6.15), else one madvise or mprotect per stack.
+ *
+ * The pool. New stacks are cut from the newest slab in address order, and
+ * the top pages of the next POPULATE_BATCH (16) are committed ahead with
+ * one MADV_POPULATE_WRITE batch: one system call instead of 16 page faults
+ * (best effort). A stack put back goes on a LIFO free list, so the next
+ * spawn gets the warmest one; a pooled stack keeps the pages its tasks
+ * touched. A finished task cannot put back the stack it still runs on: it
+ * leaves it in l->dying_stack, and the next context to look puts it back
+ * (corio__switch_exit, corio__reap_dying in ctx.c). About once a second the
+ * loop trims the pool: a slab whose stacks were all handed out and are all
+ * free again at two trims in a row is unmapped, as long as POOL_KEEP (256)
+ * free stacks stay pooled.
  *
  * A task that runs off the bottom of its stack faults on its guard page. The
  * SIGSEGV handler (on an alternate signal stack: the faulting stack is full)
- * recognises the address, prints "stack overflow in task <name>" and aborts.
- * Other faults go to whatever handler was installed before corio's.
+ * recognises the address, prints "corio: stack overflow in task <name>"
+ * (task-<id> when unnamed) and aborts. Other faults go to whatever handler
+ * was installed before corio's.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -370,9 +387,10 @@ void corio__stack_put(corio__stack_pool *p, corio__stack *s)
 
 /*
  * Called by the loop about once a second. Stacks freed by a burst stay
- * pooled (a second burst then costs no page faults), but a slab found fully
- * free at two trims in a row, while the pool holds more than POOL_KEEP
- * stacks, is unmapped: memory pinned by a burst decays within two seconds.
+ * pooled (a second burst then costs no page faults), but a slab whose
+ * stacks were all handed out and are all free at two trims in a row is
+ * unmapped if at least POOL_KEEP free stacks remain without it: memory
+ * pinned by a burst decays within about two seconds.
  */
 void corio__stack_pool_trim(corio__stack_pool *p)
 {

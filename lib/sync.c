@@ -14,8 +14,10 @@
  * A cancel or timeout before the handover unlinks the record (corio__wq_unlink)
  * and the call returns without having taken anything.
  *
- * The file also keeps the loop's list of live objects (corio__obj) for
- * debug mode's report at loop close.
+ * The file also keeps the loop's list of live objects (corio__obj): those
+ * made while it runs, and mutexes and groups once used on it. At its close
+ * debug mode reports the ones made there and never freed, and every listed
+ * group and mutex lets go of its pointers to the loop's tasks.
  */
 #include <stdio.h>
 #include <stdlib.h>

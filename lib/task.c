@@ -2,12 +2,14 @@
  * task.c - tasks: spawn, end, join, detach, cancel, yield, sleep.
  *
  * Task structs come from per-loop chunks and a free list; stacks from the
- * loop's stack pool. In steady state a spawn + join touches neither malloc
- * nor mmap.
+ * loop's stack pool. In steady state a spawn + join of a task with the
+ * default stack size touches neither malloc nor mmap.
  *
- * A handle is consumed exactly once (join, detach, gather). The struct
- * outlives the task until then, so a finished task's result stays readable;
- * the stack goes back to the pool as soon as the task ends.
+ * A handle is consumed exactly once (join, wait_for, detach, gather; a
+ * group's tasks by corio_group_free). The struct outlives the task until
+ * then, so a finished task's result stays readable; the stack goes back to
+ * the pool as soon as the task has switched away for the last time (the
+ * next context puts it back: corio__switch_exit in ctx.c).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE

@@ -1,12 +1,14 @@
 /*
  * timer.c - the loop's timers: a 4-ary min-heap of deadlines.
  *
- * Every timed wait (sleep, and later deadlines) arms one corio__timer that
- * lives in the wait record on the task's stack. The heap stores the deadline
- * next to the pointer, so sifting compares entries of one array and never
- * touches the (cold, scattered) task stacks; it only writes back each moved
- * timer's index, which makes removal on cancel O(log n). A 4-ary heap is half
- * as deep as a binary one and its four children share a cache line.
+ * Every timed wait (sleep, wait_for, a call under a deadline scope, the
+ * process pool's timed reaping) arms one corio__timer that lives in the
+ * wait record on the task's stack. The heap stores the deadline next to
+ * the pointer, so sifting compares entries of one array and never touches
+ * the (cold, scattered) task stacks; it only writes back each moved timer's
+ * index, which makes removal on cancel O(log n). A 4-ary heap is half as
+ * deep as a binary one and its four children are 64 adjacent bytes (one
+ * cache line, or two: the array is not aligned to one).
  *
  * Deadlines are pushed in nearly increasing order (now + d for a common d),
  * so pushes usually stop at once; a pop costs O(log4 n).

@@ -5,8 +5,9 @@
  * node (a corio__xjob with xmsg set) inside a heap record, carried by
  * mailbox.c: by IORING_OP_MSG_RING from the sender's ring into the
  * target's (a CQE there, no syscall of its own: it rides the sender's next
- * submit), or on the target's list with an eventfd write where the kernel
- * refuses MSG_RING.
+ * submit), or on the target's list with an eventfd write where MSG_RING is
+ * not used or refused (see mailbox.c). A loop of corio_run can message
+ * itself, as loop 0 of a group of one.
  *
  *   corio_loop_post(i, fn, arg)   POST   -> loop i spawns a task running
  *                                           fn(arg); the record is freed.
@@ -17,11 +18,13 @@
  *   cancel / deadline of caller   CANCEL -> loop i cancels that task (or,
  *                                           not started yet, never runs it).
  *
- * A call record has one node per direction of travel, since a CANCEL may
- * be on its way while the CALL or the DONE still is. The caller's task
- * waits for DONE in every case (fn may use memory the caller owns, as
- * with corio_to_thread), so DONE always finds it. The record is freed by
- * the last of the caller (after DONE) and a CANCEL being handled: `refs`.
+ * A call record has one node per kind of message (CALL, CANCEL, DONE),
+ * since a CANCEL may be on its way while the CALL or the DONE still is. A
+ * CALL that arrives once the target is closing (its main returned) is
+ * answered with -ESHUTDOWN, unstarted. The caller's task waits for DONE in
+ * every case (fn may use memory the caller owns, as with corio_to_thread),
+ * so DONE always finds it. The record is freed by the last of the caller
+ * (after DONE) and a CANCEL being handled: `refs`.
  *
  * Fields written by the caller before a send are read by the target after
  * it took the message (and the other way for `result`): mailbox.c orders
