@@ -265,21 +265,26 @@ $(BUILD)/tests/stack_scale: tests/stack_scale.c tests/runaway.h $(STATIC)
 	$(CC) $(APPFLAGS) $(LDAPP) -Ilib -o $@ $< $(STATIC) $(LDLIBS_CORE)
 
 # The suite under valgrind memcheck (docs/valgrind.md): every stack is
-# registered, errors and definite leaks fail. VALGRIND_TESTS lists the
-# programs that are clean there; the others are not yet (see the doc).
+# registered, errors and definite leaks fail. VALGRIND_TESTS are the plain
+# build's programs; VALGRIND_FAULTS_TESTS those of the FAULTS=1 build
+# (build/faults), which `make valgrind` builds first.
 VALGRIND_TESTS ?= test_cancel test_cancel_table test_ctx test_ctx_arch test_examples \
                   test_fuzz_regress test_gather test_group test_http_parse test_io_file \
                   test_io_fixed test_io_net test_loops test_pool test_run test_sleep test_stack \
                   test_sync test_task test_timeout test_tools_echo test_tools_http \
                   test_debug test_procpool
+VALGRIND_FAULTS_TESTS ?= test_faults
 VALGRIND_FLAGS := -q --error-exitcode=33 --leak-check=full \
                   --errors-for-leak-kinds=definite --show-leak-kinds=definite \
                   --suppressions=tests/valgrind.supp
 .PHONY: valgrind
 valgrind: tests
 	@sh tools/deps.sh valgrind
-	@fail=0; for t in $(VALGRIND_TESTS); do echo "== valgrind $$t"; \
-	    timeout -k 5 600 valgrind $(VALGRIND_FLAGS) $(BUILD)/tests/$$t || { echo "FAIL $$t"; fail=1; }; \
+	@$(if $(VALGRIND_FAULTS_TESTS),$(MAKE) --no-print-directory FAULTS=1 \
+	    $(VALGRIND_FAULTS_TESTS:%=build/faults/tests/%))
+	@fail=0; for t in $(VALGRIND_TESTS:%=$(BUILD)/tests/%) \
+	    $(VALGRIND_FAULTS_TESTS:%=build/faults/tests/%); do echo "== valgrind $$t"; \
+	    timeout -k 5 600 valgrind $(VALGRIND_FLAGS) $$t || { echo "FAIL $$t"; fail=1; }; \
 	done; exit $$fail
 
 # libFuzzer targets (docs/fuzzing.md): tests/fuzz/run.sh builds the library

@@ -494,7 +494,7 @@ static void walk(int sc, int *runs, int *failures)
 
 	/* Count in a child: the counting run may start the pool, which the
 	 * parent must never do (children fork from it). */
-	check_fork_timeout(count_child, &scv, &c, 20);
+	check_fork_timeout(count_child, &scv, &c, 20 * CHECK_TIME_SCALE);
 	if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
 		fail_msg("%s: the counting run failed:\n%s", scenarios[sc].name, c.out);
 	p = c.out;
@@ -519,7 +519,7 @@ static void walk(int sc, int *runs, int *failures)
 			char st[64];
 
 			rn.err = op_errs[k % 4];
-			check_fork_timeout(child, &rn, &c, 10);
+			check_fork_timeout(child, &rn, &c, 10 * CHECK_TIME_SCALE);
 			(*runs)++;
 			if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0) {
 				(*failures)++;
@@ -581,7 +581,7 @@ static void test_environment(void **state)
 	check_child c;
 	char st[64];
 
-	check_fork_timeout(env_child, NULL, &c, 10);
+	check_fork_timeout(env_child, NULL, &c, 10 * CHECK_TIME_SCALE);
 	if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
 		fail_msg("%s\n%s", check_status_str(c.status, st, sizeof(st)), c.out);
 }
