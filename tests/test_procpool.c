@@ -1359,6 +1359,7 @@ static void test_outside_loop(void **state)
 struct xloop {
 	corio_procpool *p;
 	ssize_t         r;
+	int             free_errno; /* corio_procpool_free from the other loop */
 };
 
 /* Its job stays in flight until the other loop has tried the pool. */
@@ -1384,8 +1385,13 @@ static int xloop_other(void *arg)
 	/* Once the owner's job runs in its worker, it is in flight (the pool
 	 * counts it from before it is sent until its result is back). */
 	await_runs(1);
-	if (shared_runs() >= 1)
+	if (shared_runs() >= 1) {
 		r = (int)run_sleep(x->p, 1, 1);
+		/* Freeing it from here is refused too, the pool intact. */
+		errno = 0;
+		corio_procpool_free(x->p);
+		x->free_errno = errno;
+	}
 	open_gate();
 	return r;
 }
@@ -1403,7 +1409,7 @@ static void *nothing_thread(void *arg)
 
 static void test_other_loop(void **state)
 {
-	struct xloop x = { NULL, 0 };
+	struct xloop x = { NULL, 0, 0 };
 	pthread_t th;
 
 	/* glibc keeps a finished thread's stack and arena for the next one. */
@@ -1416,8 +1422,9 @@ static void test_other_loop(void **state)
 	assert_int_equal(pthread_create(&th, NULL, xloop_thread, &x), 0);
 	/* While the other loop has a job in flight. */
 	assert_int_equal(check_run(xloop_other, &x), -EXDEV);
+	assert_int_equal(x.free_errno, EBUSY);
 	pthread_join(th, NULL);
-	assert_int_equal(x.r, 9);
+	assert_int_equal(x.r, 9); /* the owner's job ran on to its end */
 	/* Free again for any loop. */
 	assert_int_equal(check_run(use_main, x.p), 0);
 	corio_procpool_free(x.p);
