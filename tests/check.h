@@ -224,12 +224,12 @@ static inline int check_teardown(void **state)
 	return bad ? -1 : 0;
 }
 
-/* Waits (up to 2 s) until every thread-pool worker has finished setting
- * itself up: workers allocate their rings after they start, which a leak
- * check must not see. */
+/* Waits (up to 2 s, scaled) until every thread-pool worker has finished
+ * setting itself up: workers allocate their rings after they start, which
+ * a leak check must not see. */
 static inline void check_pool_settle(void)
 {
-	for (int i = 0; i < 2000 && !corio__pool_settled(); i++)
+	for (int i = 0; i < 2000 * CHECK_TIME_SCALE && !corio__pool_settled(); i++)
 		usleep(1000);
 }
 
