@@ -154,6 +154,28 @@ static inline int check_count_fds(void)
 	return n - 1; /* the directory's own descriptor */
 }
 
+/* Lists the open fds and what each names, for a leak report. */
+static inline void check_print_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char path[sizeof("/proc/self/fd/") + sizeof(e->d_name)], target[256];
+		ssize_t n;
+
+		if (e->d_name[0] == '.' || atoi(e->d_name) == dirfd(d))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		n = readlink(path, target, sizeof(target) - 1);
+		target[n > 0 ? n : 0] = '\0';
+		print_error("check:   fd %s -> %s\n", e->d_name, target);
+	}
+	closedir(d);
+}
+
 static inline size_t check_malloc_in_use(void)
 {
 #if CHECK_ASAN
@@ -212,6 +234,7 @@ static inline int check_teardown(void **state)
 	if (fds != check_mark_before.fds) {
 		print_error("check: fd leak: %d open before the test, %d after\n",
 			    check_mark_before.fds, fds);
+		check_print_fds();
 		bad = 1;
 	}
 	if (mem != check_mark_before.mem) {
