@@ -96,6 +96,23 @@ struct corio__slab {
 /* 0 unknown, 1 MADV_GUARD_INSTALL works, 2 use mprotect. Process-wide. */
 static atomic_int guard_kind;
 
+/*
+ * Memcheck does not know MADV_GUARD_INSTALL: it would take a guard for
+ * memory, report no overflow into it, and fault on every word of it in its
+ * leak scan at each exit (about 1 s per forked worker). Said once per guard,
+ * on whichever path installed it.
+ */
+static void guard_hide_from_memcheck(void *p, size_t len)
+{
+#ifdef CORIO__HAVE_MEMCHECK
+	if (corio__under_memcheck())
+		(void)VALGRIND_MAKE_MEM_NOACCESS(p, len);
+#else
+	(void)p;
+	(void)len;
+#endif
+}
+
 static int install_guard(void *p, size_t len)
 {
 	int k = atomic_load_explicit(&guard_kind, memory_order_relaxed);
@@ -103,6 +120,7 @@ static int install_guard(void *p, size_t len)
 	if (k != 2) {
 		if (madvise(p, len, MADV_GUARD_INSTALL) == 0) {
 			atomic_store_explicit(&guard_kind, 1, memory_order_relaxed);
+			guard_hide_from_memcheck(p, len);
 			return 0;
 		}
 		if (errno != EINVAL || k == 1)
@@ -248,15 +266,8 @@ static int slab_guards(corio__stack_pool *p, struct corio__slab *sl)
 		}
 		if (madvise_batch(iov, SLAB_STACKS, MADV_GUARD_INSTALL) == 0) {
 			atomic_store_explicit(&guard_kind, 1, memory_order_relaxed);
-#ifdef CORIO__HAVE_MEMCHECK
-			/* Memcheck does not know MADV_GUARD_INSTALL: it would
-			 * take the guards for memory, report no overflow into
-			 * them, and fault on every word of them in its leak
-			 * scan at each exit (about 1 s per forked worker). */
-			if (corio__under_memcheck())
-				for (unsigned i = 0; i < SLAB_STACKS; i++)
-					(void)VALGRIND_MAKE_MEM_NOACCESS(iov[i].iov_base, iov[i].iov_len);
-#endif
+			for (unsigned i = 0; i < SLAB_STACKS; i++)
+				guard_hide_from_memcheck(iov[i].iov_base, iov[i].iov_len);
 			return 0;
 		}
 	}
